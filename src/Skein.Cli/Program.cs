@@ -1,1 +1,7 @@
-return 0;
+using System.CommandLine;
+using Skein.Cli.Commands;
+
+var root = new RootCommand("Skein: a service mesh. Istio's config API, a light sidecar, and a whole mesh on one machine.");
+root.Subcommands.Add(AnalyzeCommand.Create());
+root.Subcommands.Add(VersionCommand.Create());
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,3 @@
+using Skein.Bookstore;
+
+return await BookstoreHost.RunAsync(args);

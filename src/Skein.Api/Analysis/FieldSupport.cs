@@ -1,0 +1,117 @@
+namespace Skein.Api.Analysis;
+
+public enum SupportLevel
+{
+    /// <summary>Validated and enforced by the mesh.</summary>
+    Yes,
+
+    /// <summary>Validated; enforced in part (the note says which part).</summary>
+    Partial,
+
+    /// <summary>Accepted for compatibility but not enforced: `skein analyze` warns when it is set.</summary>
+    No,
+
+    /// <summary>Meaningless inside a mesh (cluster-level Kubernetes settings); accepted silently.</summary>
+    NotApplicable,
+}
+
+/// <summary>How far Skein supports one field, its default, and a note for the README.</summary>
+public sealed record FieldSupport(SupportLevel Level, string? Default = null, string? Note = null);
+
+/// <summary>
+/// The support matrix: one place that says which fields Skein enforces. `skein analyze` warns
+/// (SK0110) when a field marked No is set; the README's reference tables are generated from it.
+/// Paths are "Kind:spec.path" with "[]" for list items and "{}" for map values.
+/// </summary>
+public static class FieldSupportMatrix
+{
+    /// <summary>Fields not listed: validated, and enforced by the data plane as Istio does.</summary>
+    public static FieldSupport Default { get; } = new(SupportLevel.Yes);
+
+    private const string NoGateways = "Skein has sidecars only; rules for gateways are ignored";
+    private const string NoJwt = "no RequestAuthentication (JWT) support yet";
+    private const string K8sOnly = "cluster-level Kubernetes setting";
+
+    private static readonly Dictionary<string, FieldSupport> Entries = new(StringComparer.Ordinal)
+    {
+        ["VirtualService:spec.gateways"] = new(SupportLevel.Partial, "[mesh]", "only \"mesh\" (sidecars); " + NoGateways),
+        ["VirtualService:spec.exportTo"] = new(SupportLevel.No, "[*]", "all rules are visible mesh-wide"),
+        ["VirtualService:spec.http[].delegate"] = new(SupportLevel.No, null, "delegation is a gateway feature"),
+        ["VirtualService:spec.http[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
+        ["VirtualService:spec.http[].match[].statPrefix"] = new(SupportLevel.No),
+        ["VirtualService:spec.http[].match[].sourceNamespace"] = new(SupportLevel.No),
+        ["VirtualService:spec.tcp[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
+        ["VirtualService:spec.tcp[].match[].sourceNamespace"] = new(SupportLevel.No),
+        ["VirtualService:spec.tls[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
+        ["VirtualService:spec.tls[].match[].sourceNamespace"] = new(SupportLevel.No),
+        ["VirtualService:spec.http[].retries.retryRemoteLocalities"] = new(SupportLevel.No),
+        ["VirtualService:spec.http[].fault.delay.exponentialDelay"] = new(SupportLevel.No),
+        ["VirtualService:spec.http[].fault.abort.http2Error"] = new(SupportLevel.No),
+        ["VirtualService:spec.http[].timeout"] = new(SupportLevel.Yes, "disabled"),
+        ["VirtualService:spec.http[].retries"] = new(SupportLevel.Yes, "2 attempts on connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"),
+        ["VirtualService:spec.http[].route[].weight"] = new(SupportLevel.Yes, "100 for a single destination"),
+        ["VirtualService:spec.http[].mirrorPercentage"] = new(SupportLevel.Yes, "100"),
+        ["DestinationRule:spec.exportTo"] = new(SupportLevel.No, "[*]"),
+        ["DestinationRule:spec.workloadSelector"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.tunnel"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.proxyProtocol"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.warmup"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.warmupDurationSecs"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.simple"] = new(SupportLevel.Yes, "LEAST_REQUEST"),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.tls.credentialName"] = new(SupportLevel.No, null, "no Kubernetes secret access from sidecars"),
+        ["DestinationRule:spec.trafficPolicy.tls.caCrl"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.tls.mode"] = new(SupportLevel.Yes, "ISTIO_MUTUAL to meshed workloads, DISABLE otherwise"),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.connectTimeout"] = new(SupportLevel.Yes, "10s"),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.maxConnections"] = new(SupportLevel.Yes, "4294967295"),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.tcpKeepalive"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests"] = new(SupportLevel.Yes, "4294967295"),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.http.http2MaxRequests"] = new(SupportLevel.Yes, "4294967295"),
+        ["DestinationRule:spec.trafficPolicy.connectionPool.http.maxRetries"] = new(SupportLevel.Yes, "4294967295"),
+        ["DestinationRule:spec.trafficPolicy.outlierDetection.consecutive5xxErrors"] = new(SupportLevel.Yes, "5"),
+        ["DestinationRule:spec.trafficPolicy.outlierDetection.interval"] = new(SupportLevel.Yes, "10s"),
+        ["DestinationRule:spec.trafficPolicy.outlierDetection.baseEjectionTime"] = new(SupportLevel.Yes, "30s"),
+        ["DestinationRule:spec.trafficPolicy.outlierDetection.maxEjectionPercent"] = new(SupportLevel.Yes, "10"),
+        ["DestinationRule:spec.trafficPolicy.outlierDetection.minHealthPercent"] = new(SupportLevel.Yes, "0"),
+        ["ServiceEntry:spec.exportTo"] = new(SupportLevel.No, "[*]"),
+        ["ServiceEntry:spec.subjectAltNames"] = new(SupportLevel.No),
+        ["WorkloadEntry:spec.network"] = new(SupportLevel.No, null, "single network only"),
+        ["AuthorizationPolicy:spec.provider"] = new(SupportLevel.No, null, "CUSTOM (external authorization) is out of scope"),
+        ["AuthorizationPolicy:spec.targetRef"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
+        ["AuthorizationPolicy:spec.targetRefs"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
+        ["AuthorizationPolicy:spec.action"] = new(SupportLevel.Partial, "ALLOW", "ALLOW, DENY, AUDIT; CUSTOM is out of scope"),
+        ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt),
+        ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt),
+        ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Yes, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)"),
+        ["Workload:spec.replicas"] = new(SupportLevel.Yes, "1"),
+        ["Workload:spec.serviceAccount"] = new(SupportLevel.Yes, "default"),
+        ["RateLimit:spec.burst"] = new(SupportLevel.Yes, "requestsPerUnit"),
+    };
+
+    private static readonly string[] ServiceNotApplicable =
+    [
+        "clusterIPs", "type", "externalIPs", "externalName", "sessionAffinity", "sessionAffinityConfig", "loadBalancerIP",
+        "loadBalancerSourceRanges", "loadBalancerClass", "externalTrafficPolicy", "internalTrafficPolicy", "healthCheckNodePort",
+        "publishNotReadyAddresses", "ipFamilies", "ipFamilyPolicy", "allocateLoadBalancerNodePorts", "trafficDistribution", "ports[].nodePort",
+    ];
+
+    public static FieldSupport For(string kind, string normalizedPath)
+    {
+        if (Entries.TryGetValue($"{kind}:{normalizedPath}", out var support))
+        {
+            return support;
+        }
+
+        if (kind == "Service" && normalizedPath.StartsWith("spec.", StringComparison.Ordinal)
+            && ServiceNotApplicable.Any(p => normalizedPath == "spec." + p || normalizedPath.StartsWith("spec." + p + ".", StringComparison.Ordinal)))
+        {
+            return new FieldSupport(SupportLevel.NotApplicable, null, K8sOnly);
+        }
+
+        // A field under one that is not enforced is not enforced either.
+        var cut = normalizedPath.LastIndexOf('.');
+        return cut > 0 && For(kind, normalizedPath[..cut]) is { Level: SupportLevel.No or SupportLevel.NotApplicable } parent
+            ? parent with { Default = null }
+            : Default;
+    }
+}
