@@ -34,7 +34,7 @@ internal static class DiagnosticPrinter
                 return;
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer) });
+        var console = Terminal.Create(writer);
         foreach (var d in report.Diagnostics)
         {
             var colour = d.Severity switch { Severity.Error => "red", Severity.Warning => "yellow", _ => "blue" };
@@ -43,7 +43,7 @@ internal static class DiagnosticPrinter
 
         var errors = report.Diagnostics.Count(d => d.Severity == Severity.Error);
         var warnings = report.Diagnostics.Count(d => d.Severity == Severity.Warning);
-        var summary = $"{report.ResourceCount} resources analyzed: {errors} error(s), {warnings} warning(s)";
+        var summary = $"{report.ResourceCount} valid resources: {errors} error(s), {warnings} warning(s)";
         console.MarkupLine(errors > 0 ? $"[red]{summary}[/]" : warnings > 0 ? $"[yellow]{summary}[/]" : $"[green]✔ {summary}[/]");
     }
 
