@@ -17,6 +17,18 @@ internal static class SupportCheck
                 Walk(findings, resource, spec, "spec", "spec");
             }
 
+            if (resource is VirtualService { Spec.Gateways: { } gateways } vs)
+            {
+                for (var i = 0; i < gateways.Count; i++)
+                {
+                    if (gateways[i] != "mesh")
+                    {
+                        findings.Warning(DiagnosticCodes.NotSupported, vs, $"spec.gateways[{i}]",
+                            $"gateway \"{gateways[i]}\" is not supported by Skein (sidecars only); only \"mesh\" applies");
+                    }
+                }
+            }
+
             if (resource is AuthorizationPolicy { Spec.Action: AuthorizationAction.Custom } custom)
             {
                 findings.Warning(DiagnosticCodes.NotSupported, custom, "spec.action",
