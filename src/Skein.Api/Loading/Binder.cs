@@ -16,6 +16,11 @@ internal sealed class Binder
     private readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.Ordinal);
     private string? _resource;
 
+    // Set when a list item or map value could not be bound and was left null: the records above
+    // it then skip their Validate rules, which may assume well-typed items (the binding error
+    // already tells the user what is wrong).
+    private bool _holes;
+
     public Binder(string file, List<Diagnostic> diagnostics)
     {
         _file = file;
@@ -206,9 +211,13 @@ internal sealed class Binder
         {
             var itemPath = $"{path}[{i}]";
             var value = BindValue(seq.Items[i], itemType, itemPath, field);
-            if (value is null && seq.Items[i] is YScalar { IsNull: true })
+            if (value is null)
             {
-                Error(DiagnosticCodes.WrongType, seq.Items[i], itemPath, "list items must not be null");
+                _holes = true;
+                if (seq.Items[i] is YScalar { IsNull: true })
+                {
+                    Error(DiagnosticCodes.WrongType, seq.Items[i], itemPath, "list items must not be null");
+                }
             }
 
             array.SetValue(value, i);
@@ -255,6 +264,8 @@ internal sealed class Binder
             {
                 dict[key.Value] = bound;
             }
+
+            _holes |= bound is null;
         }
 
         return dict;
@@ -264,6 +275,8 @@ internal sealed class Binder
     {
         var schema = TypeSchema.For(type);
         var instance = Activator.CreateInstance(type)!;
+        var outerHoles = _holes;
+        _holes = false;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, value) in map.Entries)
         {
@@ -302,11 +315,12 @@ internal sealed class Binder
         }
 
         CheckOneOfs(schema, instance, map, path);
-        if (instance is IValidatable validatable)
+        if (instance is IValidatable validatable && !_holes)
         {
             validatable.Validate(new Context(this, path, map));
         }
 
+        _holes |= outerHoles;
         return instance;
     }
 

@@ -153,6 +153,16 @@ internal static class YamlTreeReader
                 documents.Add(null);
             }
         }
+        catch (InvalidOperationException ex)
+        {
+            // YamlDotNet's scanner reports a few malformed streams this way rather than as YamlException.
+            var mark = parser.Current?.End ?? Mark.Empty;
+            problems.Add(new YamlProblem(Line(mark), Col(mark), DiagnosticCodesInternal.Syntax, "invalid YAML: " + ex.Message.TrimEnd('.')));
+            if (inDocument && root is not null)
+            {
+                documents.Add(null);
+            }
+        }
 
         return documents;
 

@@ -237,4 +237,24 @@ internal static class ModelRules
             context.Warning(path, $"deprecated: use {replacement} instead");
         }
     }
+
+    /// <summary>Port names and numbers must each be unique within one list of ports.</summary>
+    public static void UniquePorts<T>(ValidationContext context, IReadOnlyList<T>? ports, Func<T, string?> name, Func<T, int?> number, string numberField)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var numbers = new HashSet<int>();
+        for (var i = 0; i < (ports?.Count ?? 0); i++)
+        {
+            var path = Item("ports", i);
+            if (name(ports![i]) is { } portName && !names.Add(portName))
+            {
+                context.Error(path + ".name", $"duplicate port name \"{portName}\"");
+            }
+
+            if (number(ports[i]) is { } portNumber && !numbers.Add(portNumber))
+            {
+                context.Error($"{path}.{numberField}", $"duplicate port {portNumber}");
+            }
+        }
+    }
 }

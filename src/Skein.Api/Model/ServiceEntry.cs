@@ -75,22 +75,7 @@ public sealed record ServiceEntrySpec : IValidatable
             }
         }
 
-        var portNames = new HashSet<string>(StringComparer.Ordinal);
-        var portNumbers = new HashSet<int>();
-        for (var i = 0; i < (Ports?.Count ?? 0); i++)
-        {
-            var port = Ports![i];
-            var path = ModelRules.Item("ports", i);
-            if (port.Name is not null && !portNames.Add(port.Name))
-            {
-                context.Error(path + ".name", $"duplicate port name \"{port.Name}\"");
-            }
-
-            if (port.Number is { } number && !portNumbers.Add(number))
-            {
-                context.Error(path + ".number", $"duplicate port {number}");
-            }
-        }
+        ModelRules.UniquePorts(context, Ports, static p => p.Name, static p => p.Number, "number");
 
         switch (resolution)
         {
@@ -159,7 +144,7 @@ public sealed record ServiceEntrySpec : IValidatable
         {
             foreach (var name in endpoints[i].Ports?.Keys ?? [])
             {
-                if (!portNames.Contains(name))
+                if (Ports?.Any(p => p.Name == name) != true)
                 {
                     context.Error(ModelRules.Entry(ModelRules.Item("endpoints", i) + ".ports", name), $"port \"{name}\" is not one of the service entry's ports");
                 }

@@ -76,24 +76,9 @@ public sealed record WorkloadSpec : IValidatable
             }
         }
 
-        var portNames = new HashSet<string>(StringComparer.Ordinal);
-        var portNumbers = new HashSet<int>();
-        for (var i = 0; i < (Ports?.Count ?? 0); i++)
-        {
-            var port = Ports![i];
-            var path = ModelRules.Item("ports", i);
-            if (port.Name is not null && !portNames.Add(port.Name))
-            {
-                context.Error(path + ".name", $"duplicate port name \"{port.Name}\"");
-            }
+        ModelRules.UniquePorts(context, Ports, static p => p.Name, static p => p.Port, "port");
 
-            if (port.Port is { } number && !portNumbers.Add(number))
-            {
-                context.Error(path + ".port", $"duplicate port {number}");
-            }
-        }
-
-        if (HealthCheck?.Port is { } healthPort && Ports is { Count: > 0 } && !portNumbers.Contains(healthPort))
+        if (HealthCheck?.Port is { } healthPort && Ports is { Count: > 0 } && !Ports.Any(p => p.Port == healthPort))
         {
             context.Warning("healthCheck.port", $"port {healthPort} is not one of the workload's ports");
         }
