@@ -1,0 +1,76 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Skein.Identity;
+
+/// <summary>
+/// A token that names one identity, signed by the control plane (HMAC-SHA256) and handed to one pod
+/// by `skein up`. The CA signs a CSR only for the identity its token names. The token is a secret:
+/// it never appears in ToString or logs.
+/// </summary>
+public sealed class BootstrapTokens(byte[] key, TimeProvider? time = null)
+{
+    private const string Audience = "skein-ca";
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public static byte[] NewKey() => RandomNumberGenerator.GetBytes(32);
+
+    public string Issue(SpiffeId identity, TimeSpan lifetime)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new Claims(identity.ToString(), Audience, _time.GetUtcNow().Add(lifetime).ToUnixTimeSeconds()));
+        var body = Base64Url(payload);
+        return body + "." + Base64Url(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(body)));
+    }
+
+    /// <summary>The identity the token names, or null when it is forged, expired or malformed.</summary>
+    public SpiffeId? Verify(string? token)
+    {
+        var dot = token?.IndexOf('.') ?? -1;
+        if (token is null || dot <= 0)
+        {
+            return null;
+        }
+
+        var body = token[..dot];
+        var expected = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(body));
+        byte[] given;
+        try
+        {
+            given = Convert.FromBase64String(Pad(token[(dot + 1)..]));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(expected, given))
+        {
+            return null;
+        }
+
+        Claims? claims;
+        try
+        {
+            claims = JsonSerializer.Deserialize<Claims>(Convert.FromBase64String(Pad(body)));
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException)
+        {
+            return null;
+        }
+
+        return claims is { Aud: Audience } && claims.Exp > _time.GetUtcNow().ToUnixTimeSeconds() && SpiffeId.TryParse(claims.Sub, out var id) ? id : null;
+    }
+
+    public override string ToString() => "BootstrapTokens(key hidden)";
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string Pad(string s)
+    {
+        s = s.Replace('-', '+').Replace('_', '/');
+        return s + new string('=', (4 - (s.Length % 4)) % 4);
+    }
+
+    private sealed record Claims(string Sub, string Aud, long Exp);
+}
