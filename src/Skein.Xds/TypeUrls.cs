@@ -66,6 +66,12 @@ public static class TypeUrls
     /// <summary>The HTTP inspector listener filter.</summary>
     public const string HttpInspector = Prefix + "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
 
+    // Retry extensions.
+
+    /// <summary>The retry host predicate that makes retries prefer hosts not tried yet
+    /// (<c>envoy.retry_host_predicates.previous_hosts</c>).</summary>
+    public const string PreviousHostsPredicate = Prefix + "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
+
     // Upstream options and transport sockets.
 
     /// <summary>Cluster HTTP protocol options, keyed in <c>typed_extension_protocol_options</c> by

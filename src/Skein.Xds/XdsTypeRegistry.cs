@@ -15,6 +15,7 @@ using Skein.Xds.Envoy.Extensions.Filters.Listener.OriginalDst.V3;
 using Skein.Xds.Envoy.Extensions.Filters.Listener.TlsInspector.V3;
 using Skein.Xds.Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Skein.Xds.Envoy.Extensions.Filters.Network.TcpProxy.V3;
+using Skein.Xds.Envoy.Extensions.Retry.Host.PreviousHosts.V3;
 using Skein.Xds.Envoy.Extensions.TransportSockets.Tls.V3;
 using Skein.Xds.Envoy.Extensions.Upstreams.Http.V3;
 using Skein.Xds.Envoy.Service.Discovery.V3;
@@ -72,9 +73,11 @@ public static class XdsTypeRegistry
         TlsInspectorReflection.Descriptor,
         HttpInspectorReflection.Descriptor,
         HttpProtocolOptionsReflection.Descriptor,
+        PreviousHostsReflection.Descriptor,
         CommonReflection.Descriptor,
         SecretReflection.Descriptor,
         TlsReflection.Descriptor,
+        Istio.Ca.CaReflection.Descriptor,
     ];
 
     /// <summary>A registry holding every message (including nested ones) of Skein's xDS protos.</summary>
