@@ -14,6 +14,8 @@ internal sealed class Binder
     private readonly string _file;
     private readonly List<Diagnostic> _diagnostics;
     private readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int Line, int Column)> _keyPositions = new(StringComparer.Ordinal);
+    private int _errors;
     private string? _resource;
 
     // Set when a list item or map value could not be bound and was left null: the records above
@@ -30,11 +32,21 @@ internal sealed class Binder
     public Resource? BindDocument(YNode node)
     {
         _positions.Clear();
+        _keyPositions.Clear();
         _resource = null;
         if (node is not YMapping map)
         {
             Error(DiagnosticCodes.WrongType, node, "", "a document must be a mapping with apiVersion, kind, metadata and spec");
             return null;
+        }
+
+        foreach (var (key, value) in map.Entries)
+        {
+            if (key.Value is "apiVersion" or "kind" && value is not YScalar)
+            {
+                WrongType(value, key.Value, "must be a string");
+                return null;
+            }
         }
 
         var apiVersion = ScalarEntry(map, "apiVersion");
@@ -238,6 +250,7 @@ internal sealed class Binder
         foreach (var (key, value) in map.Entries)
         {
             var entryPath = path + MapKeySegment(key.Value);
+            _keyPositions[entryPath] = (key.Line, key.Column);
             if (dict.Contains(key.Value))
             {
                 Error(DiagnosticCodes.DuplicateKey, key, entryPath, $"duplicate key \"{key.Value}\"");
@@ -265,7 +278,7 @@ internal sealed class Binder
                 dict[key.Value] = bound;
             }
 
-            _holes |= bound is null;
+            _holes |= bound is null && !valueType.IsValueType;
         }
 
         return dict;
@@ -278,9 +291,12 @@ internal sealed class Binder
         var outerHoles = _holes;
         _holes = false;
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var written = new List<string>();
+        var errorsBefore = _errors;
         foreach (var (key, value) in map.Entries)
         {
             var fieldPath = path.Length == 0 ? key.Value : $"{path}.{key.Value}";
+            _keyPositions[fieldPath] = (key.Line, key.Column);
             if (!seen.Add(key.Value))
             {
                 Error(DiagnosticCodes.DuplicateKey, key, fieldPath, $"duplicate key \"{key.Value}\"");
@@ -298,6 +314,12 @@ internal sealed class Binder
                 continue;
             }
 
+            if (value is YScalar { IsNull: true })
+            {
+                continue; // "field:" with no value is unset, as in Kubernetes
+            }
+
+            written.Add(field.YamlName);
             var bound = BindValue(value, field.ValueType, fieldPath, field);
             if (bound is not null)
             {
@@ -307,34 +329,33 @@ internal sealed class Binder
 
         foreach (var field in schema.Fields)
         {
-            if (field.Required && !seen.Contains(field.YamlName))
+            if (field.Required && !written.Contains(field.YamlName))
             {
                 var fieldPath = path.Length == 0 ? field.YamlName : $"{path}.{field.YamlName}";
                 Error(DiagnosticCodes.MissingField, map, fieldPath, "is required");
             }
         }
 
-        CheckOneOfs(schema, instance, map, path);
+        CheckOneOfs(schema, written, map, path);
         if (instance is IValidatable validatable && !_holes)
         {
-            validatable.Validate(new Context(this, path, map));
+            validatable.Validate(new Context(this, path, map, _errors > errorsBefore));
         }
 
         _holes |= outerHoles;
         return instance;
     }
 
-    private void CheckOneOfs(TypeSchema schema, object instance, YMapping map, string path)
+    private void CheckOneOfs(TypeSchema schema, List<string> written, YMapping map, string path)
     {
         foreach (var oneOf in schema.OneOfs)
         {
-            var set = schema.Fields.Where(f => oneOf.Properties.Contains(f.Property.Name) && f.Property.GetValue(instance) is not null).ToList();
             var names = schema.Fields.Where(f => oneOf.Properties.Contains(f.Property.Name)).Select(f => f.YamlName).ToList();
+            var set = written.Where(names.Contains).ToList(); // in the order written
             if (set.Count > 1)
             {
-                var second = set[1];
-                var key = map.Entries.First(e => e.Key.Value == second.YamlName).Key;
-                Error(DiagnosticCodes.OneOfConflict, key, Join(path, second.YamlName), $"only one of {string.Join(", ", names)} may be set (also got {set[0].YamlName})");
+                var key = map.Entries.First(e => e.Key.Value == set[1]).Key;
+                Error(DiagnosticCodes.OneOfConflict, key, Join(path, set[1]), $"only one of {string.Join(", ", names)} may be set (also got {set[0]})");
             }
             else if (set.Count == 0 && oneOf.Required)
             {
@@ -358,7 +379,7 @@ internal sealed class Binder
             return true;
         }
 
-        var message = range.Max >= int.MaxValue
+        var message = range.Max >= int.MaxValue && value < range.Min
             ? $"must be at least {Format(range.Min)}"
             : $"must be between {Format(range.Min)} and {Format(range.Max)}";
         Error(DiagnosticCodes.OutOfRange, node, path, message);
@@ -398,8 +419,11 @@ internal sealed class Binder
     private void Error(string code, YNode node, string path, string message) =>
         Add(Severity.Error, code, node.Line, node.Column, path, message);
 
-    private void Add(Severity severity, string code, int line, int column, string path, string message) =>
+    private void Add(Severity severity, string code, int line, int column, string path, string message)
+    {
+        _errors += severity == Severity.Error ? 1 : 0;
         _diagnostics.Add(new Diagnostic(severity, code, new SourceLocation(_file, line, column), path, message) { Resource = _resource });
+    }
 
     private static YScalar? ScalarEntry(YMapping map, string key) =>
         map.Entries.FirstOrDefault(e => e.Key.Value == key).Value as YScalar;
@@ -460,18 +484,16 @@ internal sealed class Binder
     }
 
     /// <summary>Gives a record's Validate method paths relative to itself and turns them into positions.</summary>
-    private sealed class Context(Binder binder, string prefix, YMapping map) : ValidationContext
+    private sealed class Context(Binder binder, string prefix, YMapping map, bool hasBindingErrors) : ValidationContext
     {
-        public override void Error(string relativePath, string message, string? code = null) => Report(Severity.Error, relativePath, message, code);
+        public override bool HasBindingErrors => hasBindingErrors;
 
-        public override void Warning(string relativePath, string message, string? code = null) => Report(Severity.Warning, relativePath, message, code);
-
-        private void Report(Severity severity, string relativePath, string message, string? code)
+        protected override void Report(Severity severity, string relativePath, string message, string? code, bool atKey)
         {
             var path = relativePath.Length == 0 ? prefix
                 : prefix.Length == 0 ? relativePath
                 : relativePath[0] == '[' ? prefix + relativePath : $"{prefix}.{relativePath}";
-            var (line, column) = binder.Locate(path, map);
+            var (line, column) = atKey && binder._keyPositions.TryGetValue(path, out var key) ? key : binder.Locate(path, map);
             binder.Add(severity, code ?? DiagnosticCodes.InvalidValue, line, column, path, message);
         }
     }

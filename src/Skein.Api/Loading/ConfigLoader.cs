@@ -76,9 +76,12 @@ public static class ConfigLoader
     {
         var problems = new List<YamlProblem>();
         var documents = YamlTreeReader.ReadDocuments(text, problems);
+        var json = fileName.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
         foreach (var problem in problems)
         {
-            diagnostics.Add(new Diagnostic(Severity.Error, problem.Code, new SourceLocation(fileName, problem.Line, problem.Column), "", problem.Message));
+            // JSON is read as YAML (a superset); call its syntax errors what the user wrote.
+            var message = json ? problem.Message.Replace("invalid YAML:", "invalid JSON:", StringComparison.Ordinal) : problem.Message;
+            diagnostics.Add(new Diagnostic(Severity.Error, problem.Code, new SourceLocation(fileName, problem.Line, problem.Column), "", message));
         }
 
         var binder = new Binder(fileName, diagnostics);

@@ -146,18 +146,24 @@ internal static class YamlTreeReader
                 message = message[(idx + 3)..];
             }
 
-            problems.Add(new YamlProblem(Line(ex.Start), Col(ex.Start), DiagnosticCodesInternal.Syntax, "invalid YAML: " + message.TrimEnd('.')));
+            // YamlDotNet leaves Start empty for some errors and points Start at the end of the
+            // previous token for tab indentation; End is then where the problem is.
+            var at = ex.Start.Line == 0 || message.Contains("tab", StringComparison.Ordinal) ? ex.End : ex.Start;
+            message = string.Join(' ', message.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+            var (line, column) = at.Line <= 1 && at.Column <= 1 && message.Contains("tab", StringComparison.Ordinal) ? FirstIndentingTab(text) : (Line(at), Col(at));
+            problems.Add(new YamlProblem(line, column, DiagnosticCodesInternal.Syntax, "invalid YAML: " + message.TrimEnd('.')));
             if (inDocument && root is not null)
             {
                 // Bind nothing from a half-read document: its content is not what the user wrote.
                 documents.Add(null);
             }
         }
-        catch (InvalidOperationException ex)
+        catch (InvalidOperationException)
         {
-            // YamlDotNet's scanner reports a few malformed streams this way rather than as YamlException.
+            // YamlDotNet's scanner fails this way (not with a YamlException) when a flow collection
+            // is left open and block content follows.
             var mark = parser.Current?.End ?? Mark.Empty;
-            problems.Add(new YamlProblem(Line(mark), Col(mark), DiagnosticCodesInternal.Syntax, "invalid YAML: " + ex.Message.TrimEnd('.')));
+            problems.Add(new YamlProblem(Line(mark), Col(mark), DiagnosticCodesInternal.Syntax, "invalid YAML: a '[' or '{' is not closed before the content that follows"));
             if (inDocument && root is not null)
             {
                 documents.Add(null);
@@ -226,6 +232,24 @@ internal static class YamlTreeReader
 
         void Problem(Mark mark, string code, string message) =>
             problems.Add(new YamlProblem(Line(mark), Col(mark), code, message));
+    }
+
+    /// <summary>Where the first tab used for indentation is (YamlDotNet reports no position for it).</summary>
+    private static (int Line, int Column) FirstIndentingTab(string text)
+    {
+        var lines = text.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            for (var j = 0; j < lines[i].Length && lines[i][j] is ' ' or '\t'; j++)
+            {
+                if (lines[i][j] == '\t')
+                {
+                    return (i + 1, j + 1);
+                }
+            }
+        }
+
+        return (1, 1);
     }
 
     private static int CountNodes(YNode node)

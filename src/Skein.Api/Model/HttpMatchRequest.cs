@@ -87,7 +87,7 @@ public sealed record HttpMatchRequest : IValidatable
             {
                 if (name.Length == ClaimPrefix.Length)
                 {
-                    context.Error(path, $"\"{name}\" must name a claim");
+                    context.KeyError(path, $"\"{name}\" must name a claim");
                 }
 
                 continue;
@@ -101,11 +101,11 @@ public sealed record HttpMatchRequest : IValidatable
 
             if (!ModelRules.IsHeaderToken(name))
             {
-                context.Error(path, $"\"{name}\" is not a valid header name");
+                context.KeyError(path, $"\"{name}\" is not a valid header name");
             }
             else if (name.Any(char.IsAsciiLetterUpper))
             {
-                context.Error(path, $"header name \"{name}\" must be lower case");
+                context.KeyError(path, $"header name \"{name}\" must be lower case");
             }
         }
     }

@@ -196,7 +196,7 @@ internal static class ModelRules
     /// </summary>
     public static void WeightsSumTo100(ValidationContext context, string path, IReadOnlyList<int?> weights)
     {
-        if (weights.Count < 2)
+        if (weights.Count < 2 || context.HasBindingErrors)
         {
             return;
         }

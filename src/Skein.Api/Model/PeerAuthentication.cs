@@ -42,7 +42,7 @@ public sealed record PeerAuthenticationSpec : IValidatable
         {
             if (!ModelRules.IsPortString(port))
             {
-                context.Error(ModelRules.Entry("portLevelMtls", port), $"port \"{port}\" must be a number between 1 and 65535");
+                context.KeyError(ModelRules.Entry("portLevelMtls", port), $"port \"{port}\" must be a number between 1 and 65535");
             }
         }
     }

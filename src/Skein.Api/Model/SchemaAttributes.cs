@@ -1,3 +1,5 @@
+using Skein.Api.Validation;
+
 namespace Skein.Api.Model;
 
 // The model is declarative: the loader reads these attributes to bind YAML, report
@@ -78,9 +80,21 @@ public interface IValidatable
 /// <summary>Collects rule violations for one record; the loader turns paths into file positions.</summary>
 public abstract class ValidationContext
 {
+    /// <summary>
+    /// True when a field or item under this record failed to bind (its own error is already
+    /// reported); rules that add up several fields (weights) skip, so they do not report a
+    /// consequence of that error as a second problem.
+    /// </summary>
+    public abstract bool HasBindingErrors { get; }
+
     /// <summary>Reports an error at <paramref name="relativePath"/> (e.g. "route[1].weight", or "" for the record itself).</summary>
-    public abstract void Error(string relativePath, string message, string? code = null);
+    public void Error(string relativePath, string message, string? code = null) => Report(Severity.Error, relativePath, message, code, atKey: false);
 
     /// <summary>Reports a warning: allowed config that probably does not do what the user meant.</summary>
-    public abstract void Warning(string relativePath, string message, string? code = null);
+    public void Warning(string relativePath, string message, string? code = null) => Report(Severity.Warning, relativePath, message, code, atKey: false);
+
+    /// <summary>Reports an error about a map entry's key (a header or port name), pointing at the key.</summary>
+    public void KeyError(string relativePath, string message) => Report(Severity.Error, relativePath, message, null, atKey: true);
+
+    protected abstract void Report(Severity severity, string relativePath, string message, string? code, bool atKey);
 }

@@ -146,7 +146,7 @@ public sealed record ServiceEntrySpec : IValidatable
             {
                 if (Ports?.Any(p => p.Name == name) != true)
                 {
-                    context.Error(ModelRules.Entry(ModelRules.Item("endpoints", i) + ".ports", name), $"port \"{name}\" is not one of the service entry's ports");
+                    context.KeyError(ModelRules.Entry(ModelRules.Item("endpoints", i) + ".ports", name), $"port \"{name}\" is not one of the service entry's ports");
                 }
             }
         }

@@ -345,11 +345,11 @@ public sealed record HeaderOperations : IValidatable
     {
         if (name.StartsWith(':'))
         {
-            context.Error(path, $"pseudo-header \"{name}\" cannot be changed");
+            context.KeyError(path, $"pseudo-header \"{name}\" cannot be changed");
         }
         else if (!ModelRules.IsHeaderToken(name))
         {
-            context.Error(path, $"\"{name}\" is not a valid header name");
+            context.KeyError(path, $"\"{name}\" is not a valid header name");
         }
     }
 }

@@ -74,7 +74,7 @@ public sealed record WorkloadEntrySpec : IValidatable
         {
             if (!ModelRules.IsPortName(name))
             {
-                context.Error(ModelRules.Entry("ports", name), $"invalid port name \"{name}\": letters, digits and '-', starting and ending with a letter or digit");
+                context.KeyError(ModelRules.Entry("ports", name), $"invalid port name \"{name}\": letters, digits and '-', starting and ending with a letter or digit");
             }
         }
     }

@@ -22,56 +22,20 @@ public static partial class Formats
 
     /// <summary>
     /// Envoy evaluates regexes with RE2, which has no backreferences, lookaround, atomic groups,
-    /// possessive quantifiers or conditionals. Reject those, then let .NET check the syntax.
+    /// possessive quantifiers or conditionals; the proxy matches them the same way (Re2Regex).
     /// </summary>
     public static string? CheckRegex(string pattern)
     {
-        for (var i = 0; i < pattern.Length; i++)
+        for (var i = 1; i < pattern.Length; i++)
         {
-            var c = pattern[i];
-            if (c == '\\' && i + 1 < pattern.Length)
-            {
-                var next = pattern[i + 1];
-                if (char.IsAsciiDigit(next) && next != '0')
-                {
-                    return $"invalid regex \"{pattern}\": backreferences (\\{next}) are not supported by RE2";
-                }
-
-                if (next is 'k' or 'G' or 'Z')
-                {
-                    return $"invalid regex \"{pattern}\": \\{next} is not supported by RE2";
-                }
-
-                i++;
-                continue;
-            }
-
-            if (c == '(' && i + 2 < pattern.Length && pattern[i + 1] == '?')
-            {
-                var kind = pattern[i + 2];
-                if (kind is '=' or '!' or '>' or '(' || (kind == '<' && i + 3 < pattern.Length && pattern[i + 3] is '=' or '!'))
-                {
-                    return $"invalid regex \"{pattern}\": lookaround, atomic groups and conditionals are not supported by RE2";
-                }
-            }
-
-            if (c is '+' && i > 0 && pattern[i - 1] is '*' or '+' or '?' or '}' && (i < 2 || pattern[i - 2] != '\\'))
+            // .NET would read "a*+" as a quantified quantifier; RE2 rejects possessive quantifiers.
+            if (pattern[i] == '+' && pattern[i - 1] is '*' or '+' or '?' or '}' && (i < 2 || pattern[i - 2] != '\\'))
             {
                 return $"invalid regex \"{pattern}\": possessive quantifiers are not supported by RE2";
             }
         }
 
-        try
-        {
-            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
-            return null;
-        }
-        catch (ArgumentException ex)
-        {
-            var reason = ex.Message;
-            var idx = reason.LastIndexOf(" - ", StringComparison.Ordinal);
-            return $"invalid regex \"{pattern}\": {(idx >= 0 ? reason[(idx + 3)..] : reason).TrimEnd('.')}";
-        }
+        return Skein.Xds.Re2Regex.Check(pattern) is { } reason ? $"invalid regex \"{pattern}\": {reason}" : null;
     }
 
     public static string? CheckCidr(string value)
