@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Skein's demo and tests use. Idempotent and quiet when
 # everything is present; needs root (or sudo) only when something is missing.
-SKEIN_APT_PACKAGES=(iproute2 iptables)
+# iproute2, iptables, util-linux (setpriv, setsid): the netns runtime of `skein up`; curl: calls from client pods.
+SKEIN_APT_PACKAGES=(iproute2 iptables util-linux curl)
 
 install_prereqs() {
   local missing=()

@@ -1,0 +1,246 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Skein.Proxy.Admin;
+using Skein.Proxy.Authz;
+using Skein.Proxy.Discovery;
+using Skein.Proxy.Listeners;
+using Skein.Proxy.LoadBalancing;
+using Skein.Proxy.Protocol;
+using Skein.Proxy.Resilience;
+using Skein.Proxy.Routing;
+using Skein.Proxy.Runtime;
+using Skein.Proxy.Telemetry;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Skein.Proxy;
+
+/// <summary>Test and embedding seams: time, chance, the access log sink.</summary>
+internal sealed record ProxyHostServices
+{
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public IRandomSource Random { get; init; } = SystemRandomSource.Instance;
+
+    public Stream? AccessLogSink { get; init; }
+
+    public Bootstrap? Bootstrap { get; init; }
+}
+
+/// <summary>
+/// The proxy process in one object: Kestrel with the capture, admin, stats and health ports, the config
+/// store and compiler, the ADS client. Ports given as 0 are bound to free ports; read them after start.
+/// </summary>
+internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
+{
+    private readonly WebApplication _app;
+    private readonly Dictionary<ListenerRole, ListenOptions> _listen = [];
+    private readonly DrainState _drain = new();
+    private readonly AccessLogObserver? _accessLog;
+    private readonly MetricsCollector _collector = new();
+    private readonly ILogger _logger;
+    private AdsClient? _ads;
+
+    private ProxyHost(ProxyOptions options, ProxyHostServices services)
+    {
+        Options = options;
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production", Args = [] });
+        builder.Logging.SetMinimumLevel(options.LogLevel);
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<HandoffTransportFactory>();
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory>(sp => sp.GetRequiredService<HandoffTransportFactory>());
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = options.DrainDuration);
+        ConnectionDispatcher? dispatcher = null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.AllowHostHeaderOverride = true;
+            k.Limits.MaxRequestBodySize = null;
+            k.Limits.MinRequestBodyDataRate = null;
+            k.Limits.MinResponseDataRate = null;
+            k.Limits.Http2.MaxStreamsPerConnection = 1024;
+            k.Limits.Http2.InitialConnectionWindowSize = 4 * 1024 * 1024;
+            k.Limits.Http2.InitialStreamWindowSize = 1024 * 1024;
+            void Capture(ListenerRole role, int port) => k.ListenAnyIP(port, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                l.Use(next => connection => ConnectionDispatcher.Middleware(dispatcher!, role)(next)(connection));
+                _listen[role] = l;
+            });
+            void Local(ListenerRole role, IPAddress address, int port) => k.Listen(address, port, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                l.Use(ConnectionDispatcher.RoleOnly(role));
+                _listen[role] = l;
+            });
+            Capture(ListenerRole.Outbound, options.OutboundPort);
+            Capture(ListenerRole.Inbound, options.InboundPort);
+            var admin = services.Bootstrap?.AdminAddress;
+            Local(ListenerRole.Admin, admin?.Address ?? IPAddress.Loopback, options.AdminPort);
+            Local(ListenerRole.Stats, IPAddress.Any, options.StatsPort);
+            Local(ListenerRole.Health, IPAddress.Any, options.HealthPort);
+            k.Listen(new HandoffEndPoint(ConnectionDispatcher.Http2Endpoint), l => l.Protocols = HttpProtocols.Http2);
+        });
+
+        _app = builder.Build();
+        var sp = _app.Services;
+        var loggers = sp.GetRequiredService<ILoggerFactory>();
+        _logger = loggers.CreateLogger<ProxyHost>();
+        Time = services.Time;
+        var random = services.Random;
+
+        var metrics = new ProxyMetrics();
+        Metrics = metrics;
+        var clients = new UpstreamClientFactory();
+        var balancers = new LoadBalancerRegistry(random);
+        var router = new Router(sp.GetRequiredService<IHttpForwarder>(), random, loggers.CreateLogger<Router>());
+        var filters = new HttpFilterRegistry(
+        [
+            new RouterFilterFactory(router),
+            new FaultFilterFactory(random, Time),
+            new LocalRateLimitFilterFactory(random, Time),
+            new RbacFilterFactory(loggers.CreateLogger<RbacFilterFactory>()),
+        ]);
+        Store = new RuntimeConfigStore();
+        Compiler = new RuntimeCompiler(filters, balancers, clients, Time);
+        Applier = new ConfigApplier(Store, Compiler, metrics, Time, loggers.CreateLogger<ConfigApplier>());
+        if (services.Bootstrap is { } bootstrap)
+        {
+            Applier.SetStatic(bootstrap);
+        }
+
+        var observers = new List<IRequestObserver> { metrics };
+        if (options.AccessLog || services.AccessLogSink is not null)
+        {
+            _accessLog = new AccessLogObserver(services.AccessLogSink ?? Console.OpenStandardOutput());
+            observers.Add(_accessLog);
+        }
+
+        var allObservers = new RequestObservers(observers, [metrics]);
+        var tcp = new TcpProxyHandler(loggers.CreateLogger<TcpProxyHandler>(), Time, allObservers);
+        dispatcher = new ConnectionDispatcher(
+            options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>());
+        var handler = new HttpRequestHandler(
+            Store, options, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
+        var admin = new AdminEndpoints(Store, _collector, this);
+        _app.Run(http =>
+        {
+            var connection = http.Features.Get<DownstreamConnection>();
+            return connection?.Role is ListenerRole.Outbound or ListenerRole.Inbound
+                ? handler.HandleAsync(http, connection)
+                : admin.HandleAsync(http, connection?.Role ?? ListenerRole.Admin);
+        });
+        _app.Lifetime.ApplicationStopping.Register(_drain.Drain);
+        if (options.XdsAddress is not null || services.Bootstrap?.AdsAddress is not null)
+        {
+            var address = options.XdsAddress is not null ? new Uri(options.XdsAddress) : services.Bootstrap!.AdsAddress!;
+            var node = services.Bootstrap?.Node?.Clone() ?? new Skein.Xds.Envoy.Config.Core.V3.Node();
+            if (options.NodeId is not null || string.IsNullOrEmpty(node.Id))
+            {
+                node.Id = options.NodeId ?? "sidecar~127.0.0.1~skein-proxy.default~default.svc.cluster.local";
+            }
+
+            node.UserAgentName = "skein-proxy";
+            _ads = new AdsClient(address, node, Applier, random, Time, loggers.CreateLogger<AdsClient>());
+        }
+    }
+
+    public ProxyOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public RuntimeConfigStore Store { get; }
+
+    public RuntimeCompiler Compiler { get; }
+
+    public ConfigApplier Applier { get; }
+
+    public ProxyMetrics Metrics { get; }
+
+    public AdsClient? Ads => _ads;
+
+    public bool IsDraining => _drain.IsDraining;
+
+    /// <summary>Raised by <c>/quitquitquit</c>; the process exits, an embedding host stops.</summary>
+    public event Action? QuitRequested;
+
+    public int OutboundPort => Port(ListenerRole.Outbound);
+
+    public int InboundPort => Port(ListenerRole.Inbound);
+
+    public int AdminPort => Port(ListenerRole.Admin);
+
+    public int StatsPort => Port(ListenerRole.Stats);
+
+    public int HealthPort => Port(ListenerRole.Health);
+
+    public IHostApplicationLifetime Lifetime => _app.Lifetime;
+
+    public static ProxyHost Create(ProxyOptions options, ProxyHostServices? services = null) => new(options, services ?? new ProxyHostServices());
+
+    /// <summary>Binds the ports, applies the static config (when there is no ADS server) and starts the ADS client.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (_ads is null)
+        {
+            var result = Applier.Apply(XdsResourceSet.Empty, treatMissingAsEmpty: true);
+            if (!result.IsValid)
+            {
+                throw new BootstrapException("static config is invalid: " + string.Join("; ", result.Errors));
+            }
+        }
+        else
+        {
+            _ads.Start();
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        _drain.Drain();
+        if (_ads is not null)
+        {
+            await _ads.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    public void DrainListeners()
+    {
+        _drain.Drain();
+        Log.Draining(_logger);
+    }
+
+    public void Quit() => QuitRequested?.Invoke();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_ads is not null)
+        {
+            await _ads.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _app.DisposeAsync().ConfigureAwait(false);
+        if (_accessLog is not null)
+        {
+            await _accessLog.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _collector.Dispose();
+        Metrics.Dispose();
+    }
+
+    private int Port(ListenerRole role) => ((IPEndPoint)_listen[role].EndPoint).Port;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 50, Level = LogLevel.Warning, Message = "Draining: the capture ports accept no new connections")]
+        public static partial void Draining(ILogger logger);
+    }
+}

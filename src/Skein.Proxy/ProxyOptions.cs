@@ -1,0 +1,160 @@
+using System.Globalization;
+
+namespace Skein.Proxy;
+
+/// <summary>How the workload's traffic reaches the proxy.</summary>
+internal enum CaptureMode
+{
+    /// <summary>iptables redirects connections; the destination comes from <c>SO_ORIGINAL_DST</c>.</summary>
+    Transparent,
+
+    /// <summary>The app uses the proxy as its HTTP proxy; the destination comes from the Host header or absolute-form target.</summary>
+    Explicit,
+}
+
+/// <summary>The proxy's command line (every port may be 0 to pick a free one).</summary>
+internal sealed record ProxyOptions
+{
+    public int OutboundPort { get; init; } = 15001;
+
+    public int InboundPort { get; init; } = 15006;
+
+    public int AdminPort { get; init; } = 15000;
+
+    public int StatsPort { get; init; } = 15090;
+
+    public int HealthPort { get; init; } = 15021;
+
+    public string? BootstrapPath { get; init; }
+
+    public string? XdsAddress { get; init; }
+
+    public string? NodeId { get; init; }
+
+    public CaptureMode Mode { get; init; } = CaptureMode.Transparent;
+
+    public TimeSpan DrainDuration { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long to wait for the first bytes before treating a connection as server-first opaque TCP.</summary>
+    public TimeSpan DetectionTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Destination ports proxied as opaque TCP without protocol detection.</summary>
+    public IReadOnlySet<int> OpaquePorts { get; init; } = new HashSet<int>();
+
+    /// <summary>The local application's port (inbound destination when no original destination is known).</summary>
+    public int AppPort { get; init; }
+
+    /// <summary>Writes one JSON access log line per request to stdout.</summary>
+    public bool AccessLog { get; init; }
+
+    /// <summary>Log level for the proxy's own logs (warning by default: the request path logs nothing at info).</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
+
+    public const string Usage = """
+        usage: skein-proxy [options]
+          --bootstrap FILE         Envoy-style JSON bootstrap (static_resources, dynamic_resources.ads_config, admin, node)
+          --xds-address URL        control plane ADS address, e.g. http://127.0.0.1:15010
+          --node-id ID             xDS node id (default: from the bootstrap, else sidecar~127.0.0.1~skein-proxy.default~default.svc.cluster.local)
+          --mode MODE              transparent (iptables, SO_ORIGINAL_DST; default) or explicit (HTTP_PROXY)
+          --outbound-port N        outbound capture port (default 15001)
+          --inbound-port N         inbound capture port (default 15006)
+          --admin-port N           admin port on 127.0.0.1 (default 15000)
+          --stats-port N           /stats/prometheus port (default 15090)
+          --health-port N          /healthz/ready port (default 15021)
+          --app-port N             the local app's port (inbound destination in explicit mode)
+          --drain-duration D       time in-flight requests get on SIGTERM (default 5s)
+          --detection-timeout D    wait for client bytes before treating a connection as server-first TCP (default 100ms)
+          --opaque-ports P,P       destination ports proxied as TCP without protocol detection
+          --access-log             write one JSON access log line per request to stdout
+          --log-level LEVEL        trace, debug, information, warning (default), error
+        """;
+
+    /// <summary>Parses the command line; throws <see cref="ArgumentException"/> with a message naming the bad option.</summary>
+    public static ProxyOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new ProxyOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count)
+                {
+                    throw new ArgumentException($"{name}: a value is required");
+                }
+
+                return args[++i];
+            }
+
+            o = name switch
+            {
+                "--outbound-port" => o with { OutboundPort = Port(name, Value()) },
+                "--inbound-port" => o with { InboundPort = Port(name, Value()) },
+                "--admin-port" => o with { AdminPort = Port(name, Value()) },
+                "--stats-port" => o with { StatsPort = Port(name, Value()) },
+                "--health-port" => o with { HealthPort = Port(name, Value()) },
+                "--app-port" => o with { AppPort = Port(name, Value()) },
+                "--bootstrap" => o with { BootstrapPath = Value() },
+                "--xds-address" => o with { XdsAddress = Value() },
+                "--node-id" => o with { NodeId = Value() },
+                "--mode" => o with { Mode = Value() switch
+                {
+                    "transparent" => CaptureMode.Transparent,
+                    "explicit" => CaptureMode.Explicit,
+                    var v => throw new ArgumentException($"{name}: \"{v}\" is not transparent or explicit"),
+                } },
+                "--drain-duration" => o with { DrainDuration = Duration(name, Value()) },
+                "--detection-timeout" => o with { DetectionTimeout = Duration(name, Value()) },
+                "--opaque-ports" => o with { OpaquePorts = Value().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => Port(name, p)).ToHashSet() },
+                "--access-log" => o with { AccessLog = true },
+                "--log-level" => o with { LogLevel = Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(Value(), true, out var l) ? l : throw new ArgumentException($"{name}: unknown level") },
+                _ => throw new ArgumentException($"unknown option {name}"),
+            };
+        }
+
+        return o;
+    }
+
+    private static int Port(string name, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 65535
+            ? p
+            : throw new ArgumentException($"{name}: \"{value}\" is not a port (0-65535)");
+
+    /// <summary>Parses Go/Istio-style durations: <c>5s</c>, <c>100ms</c>, <c>1m30s</c>.</summary>
+    public static TimeSpan Duration(string name, string value)
+    {
+        var total = TimeSpan.Zero;
+        var i = 0;
+        while (i < value.Length)
+        {
+            var start = i;
+            while (i < value.Length && (char.IsAsciiDigit(value[i]) || value[i] == '.'))
+            {
+                i++;
+            }
+
+            var unitStart = i;
+            while (i < value.Length && char.IsAsciiLetter(value[i]))
+            {
+                i++;
+            }
+
+            if (start == unitStart || !double.TryParse(value.AsSpan(start, unitStart - start), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n))
+            {
+                throw new ArgumentException($"{name}: \"{value}\" is not a duration (e.g. 5s, 100ms)");
+            }
+
+            total += value[unitStart..i] switch
+            {
+                "h" => TimeSpan.FromHours(n),
+                "m" => TimeSpan.FromMinutes(n),
+                "s" => TimeSpan.FromSeconds(n),
+                "ms" => TimeSpan.FromMilliseconds(n),
+                "us" => TimeSpan.FromMicroseconds(n),
+                _ => throw new ArgumentException($"{name}: \"{value}\" has an unknown unit (h, m, s, ms, us)"),
+            };
+        }
+
+        return value.Length == 0 ? throw new ArgumentException($"{name}: empty duration") : total;
+    }
+}
