@@ -39,9 +39,10 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     private readonly Dictionary<ListenerRole, ListenOptions> _listen = [];
     private readonly DrainState _drain = new();
     private readonly AccessLogObserver? _accessLog;
-    private readonly MetricsCollector _collector = new();
+    private readonly MetricsCollector _collector;
     private readonly ILogger _logger;
     private AdsClient? _ads;
+    private Router _router = null!;
 
     private ProxyHost(ProxyOptions options, ProxyHostServices services)
     {
@@ -93,6 +94,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
 
         var metrics = new ProxyMetrics();
         Metrics = metrics;
+        _collector = new MetricsCollector(metrics.Meter);
         var clients = new UpstreamClientFactory();
         var balancers = new LoadBalancerRegistry(random);
         var router = new Router(sp.GetRequiredService<IHttpForwarder>(), random, loggers.CreateLogger<Router>());
@@ -124,6 +126,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
             options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>());
         var handler = new HttpRequestHandler(
             Store, options, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
+        _router = router;
         var admin = new AdminEndpoints(Store, _collector, this);
         _app.Run(http =>
         {
@@ -184,6 +187,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _router.OwnPorts = new HashSet<int> { OutboundPort, InboundPort };
         if (_ads is null)
         {
             var result = Applier.Apply(XdsResourceSet.Empty, treatMissingAsEmpty: true);

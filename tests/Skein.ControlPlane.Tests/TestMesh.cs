@@ -54,14 +54,18 @@ internal static class TestMesh
     }
 
     /// <summary>The node a sidecar of <paramref name="instanceId"/> would send.</summary>
-    public static ProxyNode Node(string instanceId, string mode = "sidecar", string ns = "default")
+    public static ProxyNode Node(string instanceId, string mode = "sidecar", string ns = "default") =>
+        ProxyNode.FromNode(NodeMessage(instanceId, mode, ns));
+
+    /// <summary>The xDS node of a sidecar beside a registered instance.</summary>
+    public static Node NodeMessage(string instanceId, string mode = "sidecar", string ns = "default")
     {
-        var node = new Node { Id = $"sidecar~0.0.0.0~{instanceId}.{ns}~{ns}.svc.cluster.local" };
+        var node = new Node { Id = $"sidecar~0.0.0.0~{instanceId}.{ns}~{ns}.svc.cluster.local", UserAgentName = "skein-proxy" };
         node.Metadata = new Struct();
         node.Metadata.Fields[ProxyNode.InstanceIdKey] = Value.ForString(instanceId);
         node.Metadata.Fields[ProxyNode.NamespaceKey] = Value.ForString(ns);
         node.Metadata.Fields[ProxyNode.ModeKey] = Value.ForString(mode);
-        return ProxyNode.FromNode(node);
+        return node;
     }
 
     /// <summary>A node with explicit labels and no instance (a client that is not registered).</summary>

@@ -39,9 +39,10 @@ public static class FieldSupportMatrix
         ["VirtualService:spec.http[].delegate"] = new(SupportLevel.No, null, "delegation is a gateway feature"),
         ["VirtualService:spec.http[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
         ["VirtualService:spec.http[].match[].statPrefix"] = new(SupportLevel.No),
-        ["VirtualService:spec.http[].match[].sourceNamespace"] = new(SupportLevel.No),
         ["VirtualService:spec.tcp[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
-        ["VirtualService:spec.tcp[].match[].sourceNamespace"] = new(SupportLevel.No),
+        ["VirtualService:spec.tcp[].match[].destinationSubnets"] = new(SupportLevel.No),
+        ["VirtualService:spec.tcp[].match[].sourceSubnet"] = new(SupportLevel.No),
+        ["VirtualService:spec.tls"] = new(SupportLevel.No, null, "TLS (SNI) routes are not translated yet; TLS ports are proxied as opaque TCP by VIP"),
         ["VirtualService:spec.tls[].match[].gateways"] = new(SupportLevel.No, null, NoGateways),
         ["VirtualService:spec.tls[].match[].sourceNamespace"] = new(SupportLevel.No),
         ["VirtualService:spec.http[].retries.retryRemoteLocalities"] = new(SupportLevel.No),
@@ -51,6 +52,8 @@ public static class FieldSupportMatrix
         ["VirtualService:spec.http[].retries"] = new(SupportLevel.Yes, "2 attempts on connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"),
         ["VirtualService:spec.http[].route[].weight"] = new(SupportLevel.Yes, "100 for a single destination"),
         ["VirtualService:spec.http[].mirrorPercentage"] = new(SupportLevel.Yes, "100"),
+        ["VirtualService:spec.http[].redirect.redirectCode"] = new(SupportLevel.Partial, "301", "301, 302, 303, 307 or 308; other codes are sent as 301"),
+        ["VirtualService:spec.http[].corsPolicy.unmatchedPreflights"] = new(SupportLevel.No, null, "preflights from origins that are not allowed are always forwarded"),
         ["DestinationRule:spec.exportTo"] = new(SupportLevel.No, "[*]"),
         ["DestinationRule:spec.workloadSelector"] = new(SupportLevel.No),
         ["DestinationRule:spec.trafficPolicy.tunnel"] = new(SupportLevel.No),
@@ -58,13 +61,14 @@ public static class FieldSupportMatrix
         ["DestinationRule:spec.trafficPolicy.loadBalancer.warmup"] = new(SupportLevel.No),
         ["DestinationRule:spec.trafficPolicy.loadBalancer.warmupDurationSecs"] = new(SupportLevel.No),
         ["DestinationRule:spec.trafficPolicy.loadBalancer.simple"] = new(SupportLevel.Yes, "LEAST_REQUEST"),
-        ["DestinationRule:spec.trafficPolicy.loadBalancer.localityLbSetting.failoverPriority"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.localityLbSetting"] = new(SupportLevel.No, null, "locality-aware load balancing is not translated yet"),
+        ["DestinationRule:spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.attributes"] = new(SupportLevel.No),
+        ["DestinationRule:spec.trafficPolicy.retryBudget.budgetInterval"] = new(SupportLevel.No),
         ["DestinationRule:spec.trafficPolicy.tls.credentialName"] = new(SupportLevel.No, null, "no Kubernetes secret access from sidecars"),
         ["DestinationRule:spec.trafficPolicy.tls.caCrl"] = new(SupportLevel.No),
-        ["DestinationRule:spec.trafficPolicy.tls.mode"] = new(SupportLevel.Yes, "ISTIO_MUTUAL to meshed workloads, DISABLE otherwise"),
+        ["DestinationRule:spec.trafficPolicy.tls.mode"] = new(SupportLevel.Yes, "DISABLE; ISTIO_MUTUAL to meshed workloads when skein-control runs with --mtls"),
         ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.connectTimeout"] = new(SupportLevel.Yes, "10s"),
         ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.maxConnections"] = new(SupportLevel.Yes, "4294967295"),
-        ["DestinationRule:spec.trafficPolicy.connectionPool.tcp.tcpKeepalive"] = new(SupportLevel.No),
         ["DestinationRule:spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests"] = new(SupportLevel.Yes, "4294967295"),
         ["DestinationRule:spec.trafficPolicy.connectionPool.http.http2MaxRequests"] = new(SupportLevel.Yes, "4294967295"),
         ["DestinationRule:spec.trafficPolicy.connectionPool.http.maxRetries"] = new(SupportLevel.Yes, "4294967295"),
@@ -75,6 +79,7 @@ public static class FieldSupportMatrix
         ["DestinationRule:spec.trafficPolicy.outlierDetection.minHealthPercent"] = new(SupportLevel.Yes, "0"),
         ["ServiceEntry:spec.exportTo"] = new(SupportLevel.No, "[*]"),
         ["ServiceEntry:spec.subjectAltNames"] = new(SupportLevel.No),
+        ["ServiceEntry:spec.endpoints[].network"] = new(SupportLevel.No, null, "single network only"),
         ["WorkloadEntry:spec.network"] = new(SupportLevel.No, null, "single network only"),
         ["AuthorizationPolicy:spec.provider"] = new(SupportLevel.No, null, "CUSTOM (external authorization) is out of scope"),
         ["AuthorizationPolicy:spec.targetRef"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
@@ -82,10 +87,14 @@ public static class FieldSupportMatrix
         ["AuthorizationPolicy:spec.action"] = new(SupportLevel.Partial, "ALLOW", "ALLOW, DENY, AUDIT; CUSTOM is out of scope"),
         ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt),
         ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt),
-        ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Yes, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)"),
+        ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Partial, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)", "enforced only when skein-control runs with --mtls"),
         ["Workload:spec.replicas"] = new(SupportLevel.Yes, "1"),
         ["Workload:spec.serviceAccount"] = new(SupportLevel.Yes, "default"),
-        ["RateLimit:spec.burst"] = new(SupportLevel.Yes, "requestsPerUnit"),
+        ["RateLimit:spec.burst"] = new(SupportLevel.Yes, "0", "the token bucket holds requestsPerUnit + burst"),
+        ["RateLimit:spec.match[].sourceLabels"] = new(SupportLevel.No, null, "the limit is enforced by the destination, which does not know the caller's labels"),
+        ["RateLimit:spec.match[].sourceNamespace"] = new(SupportLevel.No),
+        ["RateLimit:spec.match[].gateways"] = new(SupportLevel.No, null, NoGateways),
+        ["RateLimit:spec.match[].statPrefix"] = new(SupportLevel.No),
     };
 
     private static readonly string[] ServiceNotApplicable =
@@ -97,6 +106,14 @@ public static class FieldSupportMatrix
 
     public static FieldSupport For(string kind, string normalizedPath)
     {
+        if (kind == "DestinationRule")
+        {
+            // Subset and port-level policies are the same settings as the top-level one.
+            normalizedPath = normalizedPath
+                .Replace("spec.subsets[].trafficPolicy", "spec.trafficPolicy", StringComparison.Ordinal)
+                .Replace("spec.trafficPolicy.portLevelSettings[].", "spec.trafficPolicy.", StringComparison.Ordinal);
+        }
+
         if (Entries.TryGetValue($"{kind}:{normalizedPath}", out var support))
         {
             return support;

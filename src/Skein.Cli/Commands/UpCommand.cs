@@ -145,7 +145,7 @@ internal static class LocalOptions
 
     public static Option<string?> RunDir() => new("--run-dir")
     {
-        Description = $"Where the local mesh keeps its state and logs (default {DefaultRunDir} as root, else $XDG_RUNTIME_DIR/skein or /tmp/skein-$UID).",
+        Description = $"Where the local mesh keeps its state and logs (default {DefaultRunDir} as root, else $XDG_RUNTIME_DIR/skein or /tmp/skein-$USER).",
     };
 
     public static string ResolveRunDir(string? value)

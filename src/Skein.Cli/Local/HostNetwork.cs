@@ -243,7 +243,7 @@ internal sealed class HostNetwork
             {
                 if (Try(problems, () => Shell.Check(iptables, args)))
                 {
-                    removed.Add($"iptables {string.Join(' ', args.Skip(3))}");
+                    removed.Add($"iptables rule {string.Join(' ', args.Skip(4))}");
                 }
             }
         }

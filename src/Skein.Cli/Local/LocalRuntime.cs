@@ -166,7 +166,7 @@ internal sealed class LocalRuntime
             foreach (var (spec, record) in pods)
             {
                 progress.Pod(spec.Name, PodStates.Network, record.Address);
-                network?.CreatePod(store, record, HostsFile.Render(LocalNames.NetnsName(spec.Name), spec.Namespace, record.Address, services), ProxyPorts.Default);
+                network?.CreatePod(store, record, HostsFile.Render(spec.Name, spec.Namespace, record.Address, services), ProxyPorts.Default);
             }
 
             using var gate = new SemaphoreSlim(Math.Max(1, request.Parallelism));
@@ -217,7 +217,14 @@ internal sealed class LocalRuntime
     private async Task StartControlPlaneAsync(ControlPlaneClient control, CancellationToken cancel)
     {
         progress.Step($"starting skein-control (xDS :{request.XdsPort}, API :{request.ControlHttpPort})");
+        // The data dir keeps config and instances across restarts of skein-control within one run;
+        // a new run starts from its own config only.
         var dataDir = Path.Combine(store.RunDir, "control");
+        if (Directory.Exists(dataDir))
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
+
         Directory.CreateDirectory(dataDir);
         var spec = new LaunchSpec
         {
@@ -267,6 +274,11 @@ internal sealed class LocalRuntime
         store.Update(_ => record.State = PodStates.StartingProxy);
         progress.Pod(spec.Name, PodStates.StartingProxy, address);
         var podDir = Path.Combine(store.RunDir, "pods", spec.Name);
+        if (Directory.Exists(podDir))
+        {
+            Directory.Delete(podDir, recursive: true);
+        }
+
         Directory.CreateDirectory(podDir);
         var bootstrap = Path.Combine(podDir, "bootstrap.json");
         await File.WriteAllTextAsync(bootstrap, RenderBootstrap(spec, address, !Netns, ports), cancel).ConfigureAwait(false);

@@ -79,6 +79,24 @@ internal sealed partial class InstanceRegistry
         return true;
     }
 
+    /// <summary>Adds or replaces many instances with one change (one new snapshot).</summary>
+    public void RegisterAll(IEnumerable<InstanceRegistration> registrations)
+    {
+        lock (_gate)
+        {
+            var builder = _instances.ToBuilder();
+            foreach (var r in registrations)
+            {
+                builder[r.Id] = r;
+            }
+
+            Volatile.Write(ref _instances, builder.ToImmutable());
+            Persist();
+        }
+
+        Changed?.Invoke();
+    }
+
     public bool Deregister(string id)
     {
         lock (_gate)

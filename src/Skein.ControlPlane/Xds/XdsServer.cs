@@ -207,11 +207,14 @@ internal sealed partial class XdsServer : IDisposable
 
             await reader;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (RpcException)
         {
+            throw;
         }
-        catch (ChannelClosedException e) when (e.InnerException is IOException or OperationCanceledException)
+        catch (Exception e) when (cancellation.IsCancellationRequested || e is IOException or OperationCanceledException or ChannelClosedException or InvalidOperationException)
         {
+            // The client went away (reset, cancelled, or closed while a response was being written).
+            Log.StreamEnded(_logger, connection?.Node.Id ?? peer, e.GetType().Name, e.Message);
         }
         finally
         {
@@ -465,5 +468,8 @@ internal sealed partial class XdsServer : IDisposable
 
         [LoggerMessage(3, LogLevel.Warning, "proxy {Node} rejected {Type} version {Version}: {Message}")]
         public static partial void Nack(ILogger logger, string node, string type, string version, string message);
+
+        [LoggerMessage(4, LogLevel.Debug, "stream of {Node} ended: {Error}: {Message}")]
+        public static partial void StreamEnded(ILogger logger, string node, string error, string message);
     }
 }

@@ -18,6 +18,9 @@ namespace Skein.Proxy.Routing;
 /// </summary>
 internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILogger<Router> logger)
 {
+    /// <summary>The proxy's own capture ports, set once bound: passthrough to them would loop forever.</summary>
+    public IReadOnlySet<int> OwnPorts { get; set; } = new HashSet<int>();
+
     private static readonly ConcurrentDictionary<(int Version, long IdleTicks), ForwarderRequestConfig> Configs = new();
 
     public async ValueTask RouteAsync(ProxyContext ctx)
@@ -88,6 +91,12 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         var endpoint = runtime.Settings.Discovery == DiscoveryKind.OriginalDestination
             ? OriginalDestinationEndpoint(ctx)
             : runtime.Balancer.Pick(cluster.Endpoints, null);
+        if (endpoint is not null && runtime.Settings.Discovery == DiscoveryKind.OriginalDestination && IsSelf(endpoint))
+        {
+            await LocalReply.SendAsync(ctx, 508, ResponseFlags.None, "passthrough_loop", "loop detected: the destination is this proxy").ConfigureAwait(false);
+            return;
+        }
+
         if (endpoint is null)
         {
             runtime.CountNoHealthy();
@@ -231,6 +240,10 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
 
         return ctx.Manager is null || (ctx.Manager.Upgrades.TryGetValue(type, out enabled) && enabled);
     }
+
+    private bool IsSelf(UpstreamEndpoint endpoint) =>
+        OwnPorts.Contains(endpoint.Port)
+        && (endpoint.Host is "localhost" || (IPAddress.TryParse(endpoint.Host, out var ip) && (IPAddress.IsLoopback(ip) || ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any))));
 
     private static UpstreamEndpoint? OriginalDestinationEndpoint(ProxyContext ctx)
     {

@@ -14,11 +14,12 @@ internal sealed class MetricsCollector : IDisposable
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(Instrument Instrument, string Labels), Series> _series = new();
 
-    public MetricsCollector()
+    /// <summary>Collects the instruments of <paramref name="meter"/> only (several proxies may share a process in tests).</summary>
+    public MetricsCollector(Meter meter)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == ProxyMetrics.MeterName)
+            if (ReferenceEquals(instrument.Meter, meter))
             {
                 listener.EnableMeasurementEvents(instrument);
             }
@@ -94,8 +95,9 @@ internal sealed class MetricsCollector : IDisposable
 
     private Series Get(Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
+        var sorted = tags.Length <= 1 ? tags.ToArray() : SortByKey(tags);
         var sb = new StringBuilder();
-        foreach (var t in tags)
+        foreach (var t in sorted)
         {
             if (sb.Length > 0)
             {
@@ -106,6 +108,13 @@ internal sealed class MetricsCollector : IDisposable
         }
 
         return _series.GetOrAdd((instrument, sb.ToString()), static k => new Series(k.Instrument is Histogram<double> ? ProxyMetrics.Buckets : null));
+    }
+
+    private static KeyValuePair<string, object?>[] SortByKey(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var array = tags.ToArray();
+        Array.Sort(array, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return array;
     }
 
     private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);

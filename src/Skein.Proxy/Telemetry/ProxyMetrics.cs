@@ -45,6 +45,8 @@ internal sealed class ProxyMetrics : IRequestObserver, IConnectionObserver, IDis
 
     public static IReadOnlyList<double> Buckets => DurationBuckets;
 
+    public Meter Meter => _meter;
+
     public void OnRequestCompleted(ProxyContext ctx)
     {
         var direction = ctx.Connection.Role == ListenerRole.Inbound ? "inbound" : "outbound";

@@ -22,9 +22,22 @@ public sealed class NetnsFactAttribute : FactAttribute
         }
 
         var leftovers = HostNetwork.Create().Leftovers();
-        return leftovers.Count > 0
-            ? $"a Skein mesh is up on this host ({string.Join(", ", leftovers.Take(3))}); these tests would tear it down"
-            : null;
+        if (leftovers.Count > 0)
+        {
+            return $"a Skein mesh is up on this host ({string.Join(", ", leftovers.Take(3))}); these tests would tear it down";
+        }
+
+        // Root in a container without CAP_SYS_ADMIN/CAP_NET_ADMIN can list namespaces but not make them.
+        var probe = $"skein-probe-{Environment.ProcessId}";
+        var add = Shell.Run("ip", ["netns", "add", probe]);
+        if (!add.Ok)
+        {
+            return $"needs the netns runtime: `ip netns add` fails here: {add.Stderr.Trim()}";
+        }
+
+        var nat = Shell.Run("ip", ["netns", "exec", probe, "iptables", "-w", "-t", "nat", "-S"]);
+        Shell.Run("ip", ["netns", "del", probe]);
+        return nat.Ok ? null : $"needs the netns runtime: iptables' nat table does not work here: {nat.Stderr.Trim()}";
     }
 }
 

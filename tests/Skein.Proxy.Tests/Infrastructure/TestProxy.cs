@@ -51,6 +51,9 @@ internal sealed class TestProxy : IAsyncDisposable
             HealthPort = 0,
             Mode = options.Mode,
             DrainDuration = TimeSpan.FromSeconds(2),
+            LogLevel = Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(Environment.GetEnvironmentVariable("SKEIN_TEST_LOGLEVEL"), out var level)
+                ? level
+                : options.LogLevel,
         };
         var log = new AccessLogSink();
         var host = ProxyHost.Create(options, new ProxyHostServices
