@@ -8,4 +8,7 @@ root.Subcommands.Add(DownCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ExecCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// Ctrl+C cancels the running verb; `skein up` then removes what it started, which takes longer
+// than System.CommandLine's default 2 s grace.
+var invocation = new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
+return await root.Parse(args).InvokeAsync(invocation).ConfigureAwait(false);

@@ -123,7 +123,9 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
             o.EnableDetailedErrors = true;
         });
 
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         var app = builder.Build();
+        app.Lifetime.ApplicationStopping.Register(() => app.Services.GetRequiredService<XdsServer>().Shutdown());
         app.MapGrpcService<AdsService>();
         ConfigApi.Map(app);
         RegistryApi.Map(app);

@@ -282,6 +282,26 @@ public sealed class RoutingTests : IAsyncLifetime
     }
 
     // Explicit mode picks the listener by the Host header's port (80 when absent), as transparent mode does by destination port.
+    [Fact]
+    public async Task LoadBalancing_RingHashOnHeader_SameKeyStaysOnOneBackend()
+    {
+        _proxy.Apply(
+            [XdsConfig.HttpListener(80, "80")],
+            [XdsConfig.Routes("80", """[{"name": "h", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "both", "hash_policy": [{"header": {"header_name": "x-user"}}]}}]}]""")],
+            [XdsConfig.StaticCluster("both", [_v1.Port, _v2.Port], extra: """, "lb_policy": "RING_HASH" """)]);
+
+        var byUser = new Dictionary<string, HashSet<string>>();
+        for (var i = 0; i < 40; i++)
+        {
+            var user = "user" + (i % 8);
+            using var response = await _proxy.SendAsync("any", "/", configure: r => r.Headers.Add("x-user", user));
+            (byUser.TryGetValue(user, out var set) ? set : byUser[user] = []).Add(response.Headers.GetValues("x-backend").Single());
+        }
+
+        Assert.All(byUser.Values, backends => Assert.Single(backends)); // sticky per key
+        Assert.Equal(2, byUser.Values.SelectMany(b => b).Distinct().Count()); // and spread over both
+    }
+
     private void Configure(string virtualHosts, string extra = "") =>
         _proxy.Apply(
             [XdsConfig.HttpListener(80, "80"), XdsConfig.HttpListener(9080, "80"), XdsConfig.HttpListener(8443, "80")],

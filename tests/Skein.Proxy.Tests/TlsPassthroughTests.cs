@@ -41,7 +41,7 @@ public sealed class TlsPassthroughTests
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(IPAddress.Loopback, port);
-        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), false, (_, _, _, _) => true);
+        await using var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), false, (_, cert, _, _) => cert?.Subject == "CN=" + sni || sni == "other.example");
         await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = sni,
@@ -68,7 +68,11 @@ public sealed class TlsPassthroughTests
             l.UseHttps(cert);
         }));
         var app = builder.Build();
-        app.Run(ctx => ctx.Response.WriteAsync(name));
+        app.Run(ctx =>
+        {
+            ctx.Response.ContentLength = name.Length;
+            return ctx.Response.WriteAsync(name);
+        });
         await app.StartAsync();
         return app;
     }

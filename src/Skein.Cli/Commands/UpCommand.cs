@@ -119,13 +119,31 @@ internal static class UpCommand
                 return ExitCodes.Errors;
             }
 
-            var client = result.State.Pods.FirstOrDefault(p => p.Workload.Contains("client", StringComparison.Ordinal))?.Name ?? result.State.Pods.FirstOrDefault()?.Name ?? "POD";
             console.MarkupLine($"[green]✔ mesh is up[/] ({result.State.Pods.Count} pods, control plane {Markup.Escape(result.State.ControlApi ?? "")}, logs in {Markup.Escape(Path.Combine(request.RunDir, "logs"))})");
-            console.MarkupLine($"  try:  [bold]skein exec {Markup.Escape(client)} -- curl -s http://frontend:9080/[/]");
+            if (TryHint(loaded.Resources, result.State) is { } hint)
+            {
+                console.MarkupLine($"  try:  [bold]{Markup.Escape(hint)}[/]");
+            }
+
             console.MarkupLine("  stop: [bold]skein down[/]");
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>A first call to make: from a client pod (or any pod) to the frontend service (or the first one).</summary>
+    private static string? TryHint(IEnumerable<Skein.Api.Model.Resource> resources, RunState state)
+    {
+        var services = resources.OfType<Skein.Api.Model.Service>().Where(s => s.Spec?.Ports is { Count: > 0 }).ToList();
+        var service = services.FirstOrDefault(s => s.Name == "frontend") ?? services.FirstOrDefault();
+        var pod = state.Pods.FirstOrDefault(p => p.Workload.Contains("client", StringComparison.Ordinal)) ?? state.Pods.FirstOrDefault();
+        if (service is null || pod is null)
+        {
+            return null;
+        }
+
+        var host = service.Namespace == pod.Namespace ? service.Name : $"{service.Name}.{service.Namespace}";
+        return $"skein exec {pod.Name} -- curl -s http://{host}:{service.Spec!.Ports![0].Port}/";
     }
 
     private static async Task DownAsync(string runDir)

@@ -163,29 +163,36 @@ internal sealed class HostNetwork
             : [];
     }
 
-    /// <summary>Deletes a pod's namespace (which takes its veth pair along), veth and /etc/netns directory; errors are collected.</summary>
-    public void DeletePod(PodRecord pod, List<string> problems)
+    /// <summary>Deletes a pod's namespace (which takes its veth pair along), veth and /etc/netns directory; errors are collected. True when something was there.</summary>
+    public bool DeletePod(PodRecord pod, List<string> problems)
     {
+        var found = false;
         if (pod.Netns is { } netns && NetnsList().Contains(netns))
         {
+            found = true;
             KillNetnsProcesses(netns);
             Try(problems, () => Shell.Check(ip, ["netns", "del", netns]));
         }
 
         if (pod.HostVeth is { } veth && LocalNames.IsSkeinLink(veth) && LinkExists(veth))
         {
+            found = true;
             DeleteLink(veth, problems);
         }
 
         if (pod.EtcDir is { } etc && Path.GetFileName(etc) is { } name && LocalNames.IsSkeinNetns(name) && Directory.Exists(etc))
         {
+            found = true;
             Try(problems, () => Directory.Delete(etc, recursive: true));
         }
+
+        return found;
     }
 
-    /// <summary>Removes the recorded root rules and the bridge.</summary>
-    public void DeleteRoot(RunState state, List<string> problems)
+    /// <summary>Removes the recorded root rules and the bridge; returns what it found to remove.</summary>
+    public IReadOnlyList<string> DeleteRoot(RunState state, List<string> problems)
     {
+        var removed = new List<string>();
         foreach (var rule in state.RootRules)
         {
             while (Shell.Run(iptables, Firewall.CheckArgs(rule)).Ok)
@@ -196,13 +203,17 @@ internal sealed class HostNetwork
                     problems.Add(result.Stderr.Trim());
                     break;
                 }
+
+                removed.Add($"iptables rule {rule.Chain} {string.Join(' ', rule.Spec)}");
             }
         }
 
-        if (state.Bridge is { } bridge && bridge == LocalNames.Bridge && LinkExists(bridge))
+        if (state.Bridge is { } bridge && bridge == LocalNames.Bridge && LinkExists(bridge) && DeleteLink(bridge, problems))
         {
-            DeleteLink(bridge, problems);
+            removed.Add($"bridge {bridge}");
         }
+
+        return removed;
     }
 
     /// <summary>

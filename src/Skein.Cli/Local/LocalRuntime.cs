@@ -118,6 +118,7 @@ internal sealed class LocalRuntime
             Mode = network is null ? RuntimeModes.Loopback : RuntimeModes.Netns,
             StartedAt = DateTimeOffset.Now,
             ControlApi = $"http://127.0.0.1:{request.ControlHttpPort}",
+            Up = ProcessLauncher.StartTime(Environment.ProcessId) is { } self ? new ProcessRecord("skein up", Environment.ProcessId, self, "") : null,
         });
         store.Update(_ => { });
         var runtime = new LocalRuntime(request, progress, binaries, store, network);
@@ -211,6 +212,7 @@ internal sealed class LocalRuntime
             }
         }
 
+        store.Update(s => s.Up = null);
         return new UpResult(store.Read(Snapshot), errors, fatal);
     }
 
@@ -289,7 +291,8 @@ internal sealed class LocalRuntime
             Environment = ProxyEnvironment(spec),
             LogFile = Path.Combine(LogDir, $"{spec.Name}-proxy.log"),
             Netns = netns,
-            Uid = LocalNames.ProxyUid,
+            // Only capture needs the sidecar under its own uid; loopback mode may run without root.
+            Uid = Netns ? LocalNames.ProxyUid : null,
             WorkingDirectory = "/",
         });
         store.Update(_ => record.Proxy = proxy);
@@ -609,6 +612,31 @@ internal sealed class LocalRuntime
         }
 
         return env;
+    }
+
+    /// <summary>
+    /// Rewrites every pod's hosts file from the control plane's registry: for `skein apply`, after
+    /// it adds or removes a Service, so the new name resolves in pods. Returns how many files were written
+    /// (0 when no netns mesh is up in <paramref name="runDir"/>).
+    /// </summary>
+    public static async Task<int> RefreshHostsAsync(string runDir, CancellationToken cancel)
+    {
+        var (state, _) = StateStore.Load(runDir);
+        if (state is null || state.Mode != RuntimeModes.Netns || state.ControlApi is null)
+        {
+            return 0;
+        }
+
+        using var control = ControlPlaneClient.Create(state.ControlApi);
+        var services = await control.ServicesAsync(cancel).ConfigureAwait(false);
+        var written = 0;
+        foreach (var pod in state.Pods.Where(p => p.EtcDir is not null && Directory.Exists(p.EtcDir)))
+        {
+            HostNetwork.WriteHosts(pod.EtcDir!, HostsFile.Render(pod.Name, pod.Namespace, pod.Address, services));
+            written++;
+        }
+
+        return written;
     }
 
     /// <summary>All config files as one multi-document YAML stream (JSON documents are YAML too).</summary>

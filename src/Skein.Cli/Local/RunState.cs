@@ -30,6 +30,9 @@ internal sealed class RunState
 
     public ProcessRecord? Control { get; set; }
 
+    /// <summary>The `skein up` process itself while it runs: `skein down` stops it first so it creates nothing more.</summary>
+    public ProcessRecord? Up { get; set; }
+
     public List<PodRecord> Pods { get; set; } = [];
 
     /// <summary>Every pod address this run has handed out, so none is reused.</summary>

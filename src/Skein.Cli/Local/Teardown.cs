@@ -19,8 +19,21 @@ internal static class Teardown
         var removed = new List<string>();
         var (state, stateProblem) = StateStore.Load(runDir);
 
-        // Processes first, so nothing holds a namespace or re-registers while it goes away.
+        // Processes first, so nothing holds a namespace or re-registers while it goes away;
+        // a `skein up` still starting pods goes before all of them, at once, so it creates nothing more.
         var stopped = 0;
+        if (state?.Up is { } up && up.Pid != Environment.ProcessId && ProcessLauncher.IsAlive(up))
+        {
+            report($"stopping the running `skein up` (pid {up.Pid})");
+            Native.Signal(up.Pid, Native.SigKill);
+            for (var i = 0; i < 100 && ProcessLauncher.IsAlive(up); i++)
+            {
+                await Task.Delay(20).ConfigureAwait(false);
+            }
+
+            (state, stateProblem) = StateStore.Load(runDir);
+        }
+
         if (state is not null)
         {
             var apps = state.Pods.Where(p => p.App is not null).Select(p => p.App!).ToList();
@@ -61,20 +74,13 @@ internal static class Teardown
             {
                 foreach (var pod in state.Pods)
                 {
-                    var count = problems.Count;
-                    network.DeletePod(pod, problems);
-                    if (problems.Count == count && pod.Netns is not null)
+                    if (network.DeletePod(pod, problems))
                     {
                         removed.Add($"pod {pod.Name}");
                     }
                 }
 
-                var before = problems.Count;
-                network.DeleteRoot(state, problems);
-                if (problems.Count == before && state.Bridge is not null)
-                {
-                    removed.Add($"bridge {state.Bridge} and {state.RootRules.Count} iptables rule(s)");
-                }
+                removed.AddRange(network.DeleteRoot(state, problems));
             }
 
             var swept = network.Sweep(problems);

@@ -55,6 +55,7 @@ internal sealed partial class XdsServer : IDisposable
     private readonly ILogger _logger;
     private readonly PushDebouncer _debouncer;
     private readonly ConcurrentDictionary<string, ProxyConnection> _connections = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _shutdown = new();
     private long _streams;
 
     public XdsServer(MeshState state, TranslationCache cache, XdsServerOptions options, ControlPlaneMetrics metrics, TimeProvider time, ILogger<XdsServer> logger)
@@ -141,7 +142,7 @@ internal sealed partial class XdsServer : IDisposable
     {
         var streamId = Interlocked.Increment(ref _streams).ToString("x", CultureInfo.InvariantCulture);
         var queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _shutdown.Token);
         var token = stop.Token;
         var reader = Task.Run(
             async () =>
@@ -211,7 +212,7 @@ internal sealed partial class XdsServer : IDisposable
         {
             throw;
         }
-        catch (Exception e) when (cancellation.IsCancellationRequested || e is IOException or OperationCanceledException or ChannelClosedException or InvalidOperationException)
+        catch (Exception e) when (token.IsCancellationRequested || e is IOException or OperationCanceledException or ChannelClosedException or InvalidOperationException)
         {
             // The client went away (reset, cancelled, or closed while a response was being written).
             Log.StreamEnded(_logger, connection?.Node.Id ?? peer, e.GetType().Name, e.Message);
@@ -399,7 +400,8 @@ internal sealed partial class XdsServer : IDisposable
     /// <summary>Sends the watch's resources unless (when not forced) they are what was last sent.</summary>
     private async Task RespondAsync(ProxyConnection connection, WatchState watch, MeshSnapshot snapshot, Func<DiscoveryResponse, Task> write, bool force)
     {
-        var resources = _cache.Get(snapshot, connection.Node).For(watch.TypeUrl);
+        var pending = _cache.GetAsync(snapshot, connection.Node, watch.TypeUrl);
+        var resources = pending is null ? null : await pending;
         IReadOnlyList<XdsResource> items;
         if (resources is null)
         {
@@ -456,7 +458,14 @@ internal sealed partial class XdsServer : IDisposable
         await write(response);
     }
 
-    public void Dispose() => _debouncer.Dispose();
+    /// <summary>Ends every stream (the server is stopping); proxies keep their config and reconnect.</summary>
+    public void Shutdown() => _shutdown.Cancel();
+
+    public void Dispose()
+    {
+        _debouncer.Dispose();
+        _shutdown.Dispose();
+    }
 
     private static partial class Log
     {

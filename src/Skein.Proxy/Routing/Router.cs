@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
+using Skein.Proxy.LoadBalancing;
 using Skein.Proxy.Protocol;
 using Skein.Proxy.Resilience;
 using Skein.Proxy.Runtime;
@@ -90,7 +91,7 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         var runtime = cluster.Runtime;
         var endpoint = runtime.Settings.Discovery == DiscoveryKind.OriginalDestination
             ? OriginalDestinationEndpoint(ctx)
-            : runtime.Balancer.Pick(cluster.Endpoints, null);
+            : runtime.Balancer.Pick(cluster.Endpoints, action.HashPolicies.IsEmpty ? null : RequestHash.Compute(ctx, action.HashPolicies));
         if (endpoint is not null && runtime.Settings.Discovery == DiscoveryKind.OriginalDestination && IsSelf(endpoint))
         {
             await LocalReply.SendAsync(ctx, 508, ResponseFlags.None, "passthrough_loop", "loop detected: the destination is this proxy").ConfigureAwait(false);

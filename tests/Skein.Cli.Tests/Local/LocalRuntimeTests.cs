@@ -96,6 +96,11 @@ public sealed class LocalRuntimeTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.StartsWith("198.19.0.7", stdout, StringComparison.Ordinal);
 
+        // A Service added later (skein apply) resolves once the hosts files are refreshed.
+        control.Registry = """{"services": [{"host": "web.default.svc.cluster.local", "vip": "198.19.0.7"}, {"host": "late.default.svc.cluster.local", "vip": "198.19.0.8"}]}""";
+        Assert.Equal(3, await LocalRuntime.RefreshHostsAsync(runDir, CancellationToken.None));
+        Assert.StartsWith("198.19.0.8", Shell.Check("ip", ["netns", "exec", web1.Netns!, "getent", "ahostsv4", "late"]), StringComparison.Ordinal);
+
         var status = CliRunner.Run("status", "--run-dir", runDir);
         Assert.Contains("web-1", status.Stdout, StringComparison.Ordinal);
         Assert.Contains("running", status.Stdout, StringComparison.Ordinal);
@@ -162,6 +167,7 @@ public sealed class LocalRuntimeTests : IDisposable
         Assert.Equal($"instance=web-1 pod_ip=127.0.0.1 greeting=hi proxy=http://127.0.0.1:{web1.Ports.Outbound}\n", await ReadAsync(new IPEndPoint(IPAddress.Loopback, appPort)));
         var proxyLog = await File.ReadAllTextAsync(web1.Proxy!.LogFile);
         Assert.Contains("--mode explicit", proxyLog, StringComparison.Ordinal);
+        Assert.Contains($"fake-proxy uid={Shell.Check("id", ["-u"]).Trim()}", proxyLog, StringComparison.Ordinal);
         Assert.Contains($"--app-port {appPort}", proxyLog, StringComparison.Ordinal);
         var registration = control.Registrations.Last(r => r.GetProperty("id").GetString() == "web-1");
         Assert.Equal($"127.0.0.1:{web1.Ports.Inbound}", registration.GetProperty("sidecarInboundAddress").GetString());
@@ -272,6 +278,8 @@ public sealed class LocalRuntimeTests : IDisposable
 
         public string AppliedConfig { get; private set; } = "";
 
+        public string Registry { get; set; } = """{"services": [{"host": "web.default.svc.cluster.local", "vip": "198.19.0.7", "ports": [{"port": 9080}]}]}""";
+
         public IReadOnlyList<JsonElement> Registrations
         {
             get
@@ -318,7 +326,7 @@ public sealed class LocalRuntimeTests : IDisposable
                 {
                     ("GET", "/api/v1/config") => (200, "{}"),
                     ("POST", "/api/v1/config") => Apply(body),
-                    ("GET", "/api/v1/registry") => (200, """{"services": [{"host": "web.default.svc.cluster.local", "vip": "198.19.0.7", "ports": [{"port": 9080}]}]}"""),
+                    ("GET", "/api/v1/registry") => (200, Registry),
                     ("POST", "/api/v1/registry/instances") => Register(body),
                     _ => (404, "{}"),
                 };

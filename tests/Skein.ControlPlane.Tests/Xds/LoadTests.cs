@@ -118,11 +118,11 @@ public sealed class LoadTests(ITestOutputHelper output)
                 """);
             if (i % 10 == 0)
             {
-                sb.Append($$"""
+                sb.Append($$$"""
                     apiVersion: networking.istio.io/v1
                     kind: DestinationRule
-                    metadata: {name: svc-{{i}}}
-                    spec: {host: svc-{{i}}, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
+                    metadata: {name: svc-{{{i}}}}
+                    spec: {host: svc-{{{i}}}, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
                     ---
 
                     """);
@@ -141,7 +141,7 @@ public sealed class LoadTests(ITestOutputHelper output)
         public FakeProxy(XdsServer server, string instanceId, CancellationToken stop)
         {
             _requests.Writer.TryWrite(new DiscoveryRequest { Node = TestMesh.NodeMessage(instanceId), TypeUrl = TypeUrls.Cluster });
-            Completion = Task.Run(() => server.HandleStreamAsync(_requests.Reader.ReadAllAsync(stop), r => _responses.Writer.WriteAsync(r).AsTask(), instanceId, stop));
+            Completion = Task.Run(() => server.HandleStreamAsync(_requests.Reader.ReadAllAsync(stop), r => _responses.Writer.WriteAsync(r).AsTask(), instanceId, stop), CancellationToken.None);
         }
 
         public Task Completion { get; }
