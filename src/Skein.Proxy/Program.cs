@@ -38,12 +38,24 @@ if (bootstrap?.AdminAddress is { } admin && !args.Contains("--admin-port"))
     options = options with { AdminPort = admin.Port };
 }
 
+var trace = Environment.GetEnvironmentVariable("SKEIN_PROXY_TRACE_STARTUP") == "1";
+void Phase(string name)
+{
+    if (trace)
+    {
+        Console.Error.WriteLine($"startup: {name} at {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F1} ms");
+    }
+}
+
+Phase("options and bootstrap parsed");
 await using var host = ProxyHost.Create(options, new ProxyHostServices { Bootstrap = bootstrap });
+Phase("host built");
 var quit = new TaskCompletionSource();
 host.QuitRequested += () => quit.TrySetResult();
 try
 {
     await host.StartAsync();
+    Phase("listening and config applied");
 }
 catch (BootstrapException e)
 {

@@ -162,7 +162,7 @@ internal static class ClusterGenerator
                 cluster.Type = logical ? Cluster.Types.DiscoveryType.LogicalDns : Cluster.Types.DiscoveryType.StrictDns;
                 cluster.DnsLookupFamily = Cluster.Types.DnsLookupFamily.V4Only;
                 var endpoints = EndpointGenerator.InSubset(service, subset);
-                cluster.LoadAssignment = EndpointGenerator.Assignment(name, logical ? endpoints.Take(1) : endpoints, port.Port, loopback: false);
+                cluster.LoadAssignment = EndpointGenerator.Assignment(name, logical ? endpoints.Take(1) : endpoints, port.Port, loopback: false, dns: true);
                 break;
             default:
                 cluster.Type = Cluster.Types.DiscoveryType.OriginalDst;

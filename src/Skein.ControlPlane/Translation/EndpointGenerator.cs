@@ -1,4 +1,3 @@
-using System.Globalization;
 using Skein.Api.Model;
 using Skein.Api.Naming;
 using Skein.ControlPlane.Mesh;
@@ -61,14 +60,20 @@ internal static class EndpointGenerator
     /// A load assignment: endpoints grouped by locality, every locality with a weight (gRPC clients drop
     /// localities without one), endpoints with their weight, health and the workload's identity as metadata.
     /// </summary>
-    public static ClusterLoadAssignment Assignment(string clusterName, IEnumerable<ServiceEndpoint> endpoints, int servicePort, bool loopback, bool includeUnhealthy = false)
+    /// <param name="clusterName">The cluster the assignment is for.</param>
+    /// <param name="endpoints">The candidate endpoints.</param>
+    /// <param name="servicePort">The service port whose target port each endpoint serves.</param>
+    /// <param name="loopback">Use the destinations' sidecar inbound addresses.</param>
+    /// <param name="dns">A DNS cluster's inline assignment: host names are allowed (EDS needs IP literals).</param>
+    public static ClusterLoadAssignment Assignment(string clusterName, IEnumerable<ServiceEndpoint> endpoints, int servicePort, bool loopback, bool dns = false)
     {
         var cla = new ClusterLoadAssignment { ClusterName = clusterName };
         var byLocality = new SortedDictionary<string, LocalityLbEndpoints>(StringComparer.Ordinal);
         var seen = new HashSet<(string, int)>();
         foreach (var endpoint in endpoints)
         {
-            if ((!endpoint.Healthy && !includeUnhealthy) || !endpoint.Ports.TryGetValue(servicePort, out var targetPort))
+            if (!endpoint.Healthy || !endpoint.Ports.TryGetValue(servicePort, out var targetPort)
+                || (!dns && !System.Net.IPAddress.TryParse(endpoint.Address, out _)))
             {
                 continue;
             }
@@ -132,5 +137,4 @@ internal static class EndpointGenerator
         };
     }
 
-    internal static string PortText(int port) => port.ToString(CultureInfo.InvariantCulture);
 }
