@@ -7,6 +7,11 @@ root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(DownCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ExecCommand.Create());
+root.Subcommands.Add(ApplyCommand.Create(delete: false));
+root.Subcommands.Add(ApplyCommand.Create(delete: true));
+root.Subcommands.Add(GetCommand.Create());
+root.Subcommands.Add(ProxyStatusCommand.Create());
+root.Subcommands.Add(ProxyConfigCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 // Ctrl+C cancels the running verb; `skein up` then removes what it started, which takes longer
 // than System.CommandLine's default 2 s grace.
