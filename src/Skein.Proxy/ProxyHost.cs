@@ -125,7 +125,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         dispatcher = new ConnectionDispatcher(
             options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>());
         var handler = new HttpRequestHandler(
-            Store, options, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
+            Store, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
         _router = router;
         var admin = new AdminEndpoints(Store, _collector, this);
         _app.Run(http =>

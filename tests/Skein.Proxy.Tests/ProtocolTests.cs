@@ -228,6 +228,43 @@ public sealed class ProtocolTests
         Assert.Equal("GET / HTTP/1.1\r\nHost: x\r\n\r\n", Encoding.ASCII.GetString(await ReadToEndAsync(socket)));
     }
 
+    [Fact]
+    public async Task OpaquePort_HttpBytes_RelayedRawWithoutDetection()
+    {
+        await using var echo = new TcpEchoServer();
+        await using var proxy = await TestProxy.StartAsync(new ProxyOptions
+        {
+            Mode = CaptureMode.Explicit,
+            AppPort = echo.Port,
+            OpaquePorts = new HashSet<int> { echo.Port },
+        });
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, proxy.InboundPort);
+        await socket.SendAsync("GET /not-parsed HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        socket.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal("GET /not-parsed HTTP/1.1\r\nHost: x\r\n\r\n", Encoding.ASCII.GetString(await ReadToEndAsync(socket)));
+    }
+
+    [Fact]
+    public async Task OpaqueTcp_UpstreamRefusesConnection_DownstreamClosed()
+    {
+        int closedPort;
+        using (var l = new TcpListener(IPAddress.Loopback, 0))
+        {
+            l.Start();
+            closedPort = ((IPEndPoint)l.LocalEndpoint).Port;
+        }
+
+        await using var proxy = await TestProxy.StartAsync(new ProxyOptions { Mode = CaptureMode.Explicit, AppPort = closedPort });
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, proxy.InboundPort);
+        await socket.SendAsync("\x00binary"u8.ToArray());
+
+        Assert.Empty(await ReadToEndAsync(socket)); // closed by the proxy, no bytes
+    }
+
     internal static async Task<TestProxy> StartAsync(int backendPort, bool http2)
     {
         var proxy = await TestProxy.StartExplicitAsync();

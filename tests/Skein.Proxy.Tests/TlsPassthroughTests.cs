@@ -21,7 +21,7 @@ public sealed class TlsPassthroughTests
     {
         await using var a = await StartTlsBackendAsync("a.example");
         await using var b = await StartTlsBackendAsync("b.example");
-        await using var proxy = await TestProxy.StartAsync(new ProxyOptions { Mode = CaptureMode.Explicit, AppPort = 8443 });
+        await using var proxy = await TestProxy.StartAsync(new ProxyOptions { Mode = CaptureMode.Explicit, AppPort = 8443, DetectionTimeout = TimeSpan.FromSeconds(2) });
         var listener = XdsConfig.Parse<Skein.Xds.Envoy.Config.Listener.V3.Listener>("""
             {"name": "virtualInbound", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 15006}},
              "listener_filters": [{"name": "envoy.filters.listener.tls_inspector", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}],

@@ -30,6 +30,7 @@ public static class FieldSupportMatrix
 
     private const string NoGateways = "Skein has sidecars only; rules for gateways are ignored";
     private const string NoJwt = "no RequestAuthentication (JWT) support yet";
+    private const string NotEnforcedYet = "not enforced yet: sidecars get no RBAC filter until the security work lands";
     private const string K8sOnly = "cluster-level Kubernetes setting";
 
     private static readonly Dictionary<string, FieldSupport> Entries = new(StringComparer.Ordinal)
@@ -84,7 +85,9 @@ public static class FieldSupportMatrix
         ["AuthorizationPolicy:spec.provider"] = new(SupportLevel.No, null, "CUSTOM (external authorization) is out of scope"),
         ["AuthorizationPolicy:spec.targetRef"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
         ["AuthorizationPolicy:spec.targetRefs"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
-        ["AuthorizationPolicy:spec.action"] = new(SupportLevel.Partial, "ALLOW", "ALLOW, DENY, AUDIT; CUSTOM is out of scope"),
+        ["AuthorizationPolicy:spec.action"] = new(SupportLevel.No, "ALLOW", NotEnforcedYet + "; CUSTOM is out of scope"),
+        ["AuthorizationPolicy:spec.selector"] = new(SupportLevel.No, null, NotEnforcedYet),
+        ["AuthorizationPolicy:spec.rules"] = new(SupportLevel.No, null, NotEnforcedYet),
         ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt),
         ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt),
         ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Partial, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)", "enforced only when skein-control runs with --mtls"),

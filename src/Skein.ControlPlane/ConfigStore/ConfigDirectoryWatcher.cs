@@ -6,7 +6,9 @@ namespace Skein.ControlPlane.ConfigStore;
 /// <summary>
 /// Feeds <c>--config-dir</c> into the store: loads it whole (recursively) at start, then again after
 /// every burst of file events has been quiet for the debounce time. A load with any error is refused
-/// by the store and the last good config stays in force until the files are fixed.
+/// by the store and the last good config stays in force until the files are fixed. File events come from
+/// inotify; a poll of the files' names, sizes and times every <see cref="PollInterval"/> catches what
+/// inotify misses (its watch limit reached, network or bind-mounted file systems).
 /// </summary>
 internal sealed partial class ConfigDirectoryWatcher : IDisposable
 {
@@ -20,6 +22,10 @@ internal sealed partial class ConfigDirectoryWatcher : IDisposable
     private FileSystemWatcher? _watcher;
     private Task? _loop;
     private long _lastEvent;
+    private string _fingerprint = "";
+
+    /// <summary>How often the directory is compared with its last load, whatever inotify reports.</summary>
+    public static TimeSpan PollInterval { get; } = TimeSpan.FromSeconds(2);
 
     public ConfigDirectoryWatcher(string directory, MeshConfigStore store, TimeSpan debounce, TimeProvider time, ILogger<ConfigDirectoryWatcher> logger)
     {
@@ -54,7 +60,15 @@ internal sealed partial class ConfigDirectoryWatcher : IDisposable
             Log.WatchError(_logger, e.GetException().Message);
             Signal();
         };
-        _watcher.EnableRaisingEvents = true;
+        try
+        {
+            _watcher.EnableRaisingEvents = true;
+        }
+        catch (Exception e) when (e is IOException or PlatformNotSupportedException or UnauthorizedAccessException)
+        {
+            Log.WatchError(_logger, $"{e.Message}; polling every {PollInterval.TotalSeconds:F0}s instead");
+        }
+
         _loop = Task.Run(LoopAsync);
         return first;
     }
@@ -62,6 +76,7 @@ internal sealed partial class ConfigDirectoryWatcher : IDisposable
     /// <summary>Loads the directory now and hands it to the store.</summary>
     public ConfigResult Reload()
     {
+        Volatile.Write(ref _fingerprint, Fingerprint());
         var loaded = ConfigLoader.LoadPaths([_directory], recursive: true);
         Interlocked.Increment(ref _reloads);
         return _store.ReplaceDirectory(loaded, _directory);
@@ -94,7 +109,15 @@ internal sealed partial class ConfigDirectoryWatcher : IDisposable
         {
             while (!token.IsCancellationRequested)
             {
-                await _signal.WaitAsync(token);
+                if (!await _signal.WaitAsync(PollInterval, token))
+                {
+                    if (Fingerprint() == Volatile.Read(ref _fingerprint))
+                    {
+                        continue;
+                    }
+
+                    Volatile.Write(ref _lastEvent, _time.GetTimestamp());
+                }
 
                 // Wait until the events have been quiet for the debounce time.
                 while (true)
@@ -125,6 +148,29 @@ internal sealed partial class ConfigDirectoryWatcher : IDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>Names, sizes and write times of the config files: changes when any file does.</summary>
+    private string Fingerprint()
+    {
+        try
+        {
+            var sb = new System.Text.StringBuilder();
+            foreach (var file in Directory.EnumerateFiles(_directory, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                if (Path.GetExtension(file) is ".yaml" or ".yml" or ".json" or ".YAML" or ".YML" or ".JSON")
+                {
+                    var info = new FileInfo(file);
+                    sb.Append(file).Append('|').Append(info.Length).Append('|').Append(info.LastWriteTimeUtc.Ticks).Append('\n');
+                }
+            }
+
+            return sb.ToString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
         }
     }
 

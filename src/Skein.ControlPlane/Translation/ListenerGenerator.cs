@@ -1,4 +1,3 @@
-using Google.Protobuf.WellKnownTypes;
 using Skein.Api.Model;
 using Skein.Api.Naming;
 using Skein.ControlPlane.Mesh;
@@ -529,6 +528,4 @@ internal static class ListenerGenerator
 
     private static Filter TcpProxyFilter(TcpProxy proxy) =>
         new() { Name = FilterNames.TcpProxy, TypedConfig = XdsAny.Pack(proxy, TypeUrls.TcpProxy) };
-
-    internal static Any Pack(Google.Protobuf.IMessage message, string typeUrl) => XdsAny.Pack(message, typeUrl);
 }

@@ -27,6 +27,7 @@ internal sealed partial class ConnectionDispatcher(
 {
     public const string Http2Endpoint = "h2c";
     private const int MaxPeekBytes = 64 * 1024;
+    private static readonly TimeSpan CompletionTimeout = TimeSpan.FromSeconds(5);
 
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware(ConnectionDispatcher dispatcher, ListenerRole role) =>
         next => connection => dispatcher.OnConnectionAsync(connection, next, role);
@@ -68,7 +69,7 @@ internal sealed partial class ConnectionDispatcher(
         var dst = info.OriginalDestination;
         var detection = dst is not null && options.OpaquePorts.Contains(dst.Port)
             ? new Detection(DetectedProtocol.Opaque, null, [])
-            : await DetectAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false);
+            : await DetectAsync(connection.Transport.Input, dst is not null, connection.ConnectionClosed).ConfigureAwait(false);
         info.Protocol = detection.Protocol;
         info.TransportProtocol = detection.Protocol == DetectedProtocol.Tls ? "tls" : "raw_buffer";
         info.ServerName = detection.ServerName;
@@ -176,10 +177,17 @@ internal sealed partial class ConnectionDispatcher(
         return (target, settings.ConnectTimeout, proxy.IdleTimeout);
     }
 
-    private async ValueTask<Detection> DetectAsync(PipeReader input, CancellationToken closed)
+    /// <summary>
+    /// Peeks until the protocol is known. The detection timeout is for server-first protocols: it runs until the
+    /// first byte arrives, and only when there is a destination to relay to (explicit mode has none for opaque
+    /// traffic, so it just waits for the client). Once bytes arrive, completing a ClientHello or a request line
+    /// gets <see cref="CompletionTimeout"/>.
+    /// </summary>
+    private async ValueTask<Detection> DetectAsync(PipeReader input, bool hasDestination, CancellationToken closed)
     {
-        using var timeout = new CancellationTokenSource(options.DetectionTimeout, time);
+        using var timeout = new CancellationTokenSource(hasDestination ? options.DetectionTimeout : CompletionTimeout, time);
         using var closedRegistration = closed.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), timeout);
+        var sawBytes = false;
         while (true)
         {
             ReadResult result;
@@ -189,7 +197,7 @@ internal sealed partial class ConnectionDispatcher(
             }
             catch (OperationCanceledException)
             {
-                // Nothing (or not enough) within the detection timeout: a server-first protocol.
+                // Nothing (or not enough) in time: a server-first protocol, or bytes that are no known protocol.
                 return new Detection(DetectedProtocol.Opaque, null, []);
             }
 
@@ -197,6 +205,12 @@ internal sealed partial class ConnectionDispatcher(
             var detection = ProtocolDetector.Detect(buffer);
             if (detection is null && !result.IsCompleted && buffer.Length < MaxPeekBytes)
             {
+                if (!sawBytes && !buffer.IsEmpty)
+                {
+                    sawBytes = true;
+                    timeout.CancelAfter(CompletionTimeout);
+                }
+
                 input.AdvanceTo(buffer.Start, buffer.End);
                 continue;
             }

@@ -16,7 +16,6 @@ namespace Skein.Proxy.Protocol;
 /// </summary>
 internal sealed partial class HttpRequestHandler(
     RuntimeConfigStore store,
-    ProxyOptions options,
     PassthroughRoute passthrough,
     Router router,
     RequestObservers observers,
@@ -96,12 +95,12 @@ internal sealed partial class HttpRequestHandler(
     }
 
     /// <summary>Explicit mode: the destination port comes from the authority (80 when absent).</summary>
-    private IPEndPoint AuthorityDestination(string authority)
+    private static IPEndPoint AuthorityDestination(string authority)
     {
         var (host, port) = PathRewrites.SplitAuthority(authority);
         var p = port is not null && int.TryParse(port, out var n) ? n : 80;
         var ip = IPAddress.TryParse(host.Trim('[', ']'), out var parsed) ? parsed : IPAddress.Any;
-        return new IPEndPoint(ip, options.Mode == CaptureMode.Explicit || p > 0 ? p : 80);
+        return new IPEndPoint(ip, p);
     }
 
     private static partial class Log

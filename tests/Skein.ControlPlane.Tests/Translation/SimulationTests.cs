@@ -343,6 +343,62 @@ public sealed class SimulationTests
         Assert.Equal([FilterNames.Router], hcm.HttpFilters.Select(f => f.Name));
     }
 
+    [Fact]
+    public void Listener_TcpServiceWithWeightedTcpRoute_ChainMatchedOnVipSplitsConnections()
+    {
+        var yaml = Input("bookstore") + """
+            ---
+            apiVersion: skein.dev/v1alpha1
+            kind: Workload
+            metadata: {name: db-v1}
+            spec: {command: [db], labels: {app: db}, version: v1, ports: [{name: tcp-postgres, port: 5432}]}
+            ---
+            apiVersion: skein.dev/v1alpha1
+            kind: Workload
+            metadata: {name: db-v2}
+            spec: {command: [db], labels: {app: db}, version: v2, ports: [{name: tcp-postgres, port: 5432}]}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: db}
+            spec: {selector: {app: db}, ports: [{name: tcp-postgres, port: 5432}]}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {name: db}
+            spec: {host: db, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: db}
+            spec:
+              hosts: [db]
+              tcp:
+                - match: [{sourceLabels: {app: catalog}}]
+                  route: [{destination: {host: db, subset: v2}}]
+                - route:
+                    - {destination: {host: db, subset: v1}, weight: 80}
+                    - {destination: {host: db, subset: v2}, weight: 20}
+            """;
+        var snapshot = TestMesh.Build(yaml);
+        var vip = snapshot.ServicesByHost["db.default.svc.cluster.local"].Vip!;
+
+        var frontend = (Listener)TestMesh.Generate(snapshot, TestMesh.Node("frontend-0")).Listeners.ByName["0.0.0.0_5432"].Message;
+        var catalog = (Listener)TestMesh.Generate(snapshot, TestMesh.Node("catalog-0")).Listeners.ByName["0.0.0.0_5432"].Message;
+
+        var chain = Assert.Single(frontend.FilterChains);
+        Assert.Equal(vip, chain.FilterChainMatch.PrefixRanges.Single().AddressPrefix);
+        var tcp = chain.Filters.Single().TypedConfig.Unpack<Skein.Xds.Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>();
+        Assert.Equal(
+            ["outbound|5432|v1|db.default.svc.cluster.local=80", "outbound|5432|v2|db.default.svc.cluster.local=20"],
+            tcp.WeightedClusters.Clusters.Select(c => $"{c.Name}={c.Weight}"));
+        Assert.Equal(WellKnownNames.PassthroughCluster, frontend.DefaultFilterChain.Filters.Single().TypedConfig
+            .Unpack<Skein.Xds.Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>().Cluster);
+        Assert.Equal("outbound|5432|v2|db.default.svc.cluster.local", catalog.FilterChains.Single().Filters.Single().TypedConfig
+            .Unpack<Skein.Xds.Envoy.Extensions.Filters.Network.TcpProxy.V3.TcpProxy>().Cluster);
+        Assert.False(TestMesh.Generate(snapshot, TestMesh.Node("frontend-0")).Routes.ByName.ContainsKey("5432"));
+    }
+
     private static HttpConnectionManager InboundHcm(ProxyResources resources, int port)
     {
         var inbound = (Listener)resources.Listeners.ByName["virtualInbound"].Message;
