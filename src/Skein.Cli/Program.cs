@@ -12,6 +12,7 @@ root.Subcommands.Add(ApplyCommand.Create(delete: true));
 root.Subcommands.Add(GetCommand.Create());
 root.Subcommands.Add(ProxyStatusCommand.Create());
 root.Subcommands.Add(ProxyConfigCommand.Create());
+root.Subcommands.Add(ControlPlaneCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 // Ctrl+C cancels the running verb; `skein up` then removes what it started, which takes longer
 // than System.CommandLine's default 2 s grace.

@@ -33,7 +33,7 @@ public sealed class ProcessTests(ITestOutputHelper output)
         await using var proxy = await ProxyProcess.StartAsync(Bootstraps.Backend(backend.Port), "--drain-duration", "5s");
         using var client = Client(proxy);
         var inFlight = client.GetAsync($"http://127.0.0.1:{proxy.OutboundPort}/slow?ms=1500");
-        await Task.Delay(400);
+        await WaitForAsync(() => backend.Requests > 0); // the request has reached the backend through the proxy
         var clock = Stopwatch.StartNew();
 
         proxy.Terminate();
@@ -52,7 +52,7 @@ public sealed class ProcessTests(ITestOutputHelper output)
         await using var proxy = await ProxyProcess.StartAsync(Bootstraps.Backend(backend.Port), "--drain-duration", "1s");
         using var client = Client(proxy);
         var inFlight = client.GetAsync($"http://127.0.0.1:{proxy.OutboundPort}/slow?ms=20000");
-        await Task.Delay(300);
+        await WaitForAsync(() => backend.Requests > 0);
         var clock = Stopwatch.StartNew();
 
         proxy.Terminate();
@@ -69,6 +69,11 @@ public sealed class ProcessTests(ITestOutputHelper output)
         await using var backend = await TestBackend.StartAsync("v1");
         await using var proxy = await ProxyProcess.StartAsync(Bootstraps.Backend(backend.Port), "--drain-duration", "30s");
         using var client = Client(proxy);
+
+        using (var ready = await client.GetAsync($"http://127.0.0.1:{proxy.AdminPort}/ready"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
 
         using var response = await client.PostAsync($"http://127.0.0.1:{proxy.AdminPort}/quitquitquit", null);
         var exit = await proxy.WaitForExitAsync(TimeSpan.FromSeconds(5));
@@ -120,6 +125,16 @@ public sealed class ProcessTests(ITestOutputHelper output)
         var peak = proxy.PeakRssBytes();
         output.WriteLine($"proxy RSS baseline {baseline / 1048576} MiB, peak over both transfers {peak / 1048576} MiB");
         Assert.True(peak - baseline < 64L * 1024 * 1024, $"peak RSS grew by {(peak - baseline) / 1048576} MiB over the baseline of {baseline / 1048576} MiB");
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 200 && !condition(); i++)
+        {
+            await Task.Delay(25);
+        }
+
+        Assert.True(condition(), "not within 5 s");
     }
 
     private static HttpClient Client(ProxyProcess proxy)

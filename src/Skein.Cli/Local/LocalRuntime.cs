@@ -237,8 +237,41 @@ internal sealed class LocalRuntime
             WorkingDirectory = store.RunDir,
         };
         var record = Launch(spec);
-        store.Update(s => s.Control = record);
+        store.Update(s =>
+        {
+            s.Control = record;
+            s.ControlLaunch = spec;
+        });
+        await WaitForControlPlaneAsync(control, record, request.ReadyTimeout, cancel).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// Stops skein-control and starts it again as `skein up` did, keeping its data directory (config,
+    /// instances, VIPs), so that every proxy reconnects and resyncs. Pods and apps are not touched.
+    /// </summary>
+    public static async Task<ProcessRecord> RestartControlPlaneAsync(string runDir, TimeSpan readyTimeout, CancellationToken cancel)
+    {
+        var (state, problem) = StateStore.Load(runDir);
+        if (state?.ControlLaunch is not { } spec)
+        {
+            throw new LocalRuntimeException(problem ?? $"no skein-control was started from {runDir}");
+        }
+
+        var store = new StateStore(runDir, state);
+        if (state.Control is { } old)
+        {
+            await ProcessLauncher.StopAsync([old], TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+
+        var (_, record) = ProcessLauncher.Start(spec);
+        store.Update(s => s.Control = record);
+        using var control = ControlPlaneClient.Create(state.ControlApi!);
+        await WaitForControlPlaneAsync(control, record, readyTimeout, cancel).ConfigureAwait(false);
+        return record;
+    }
+
+    private static async Task WaitForControlPlaneAsync(ControlPlaneClient control, ProcessRecord record, TimeSpan readyTimeout, CancellationToken cancel)
+    {
         var clock = Stopwatch.StartNew();
         while (!await control.IsUpAsync(cancel).ConfigureAwait(false))
         {
@@ -247,9 +280,9 @@ internal sealed class LocalRuntime
                 throw new LocalRuntimeException($"skein-control exited during start; the end of {record.LogFile}:\n{ProcessLauncher.Tail(record.LogFile)}");
             }
 
-            if (clock.Elapsed > request.ReadyTimeout)
+            if (clock.Elapsed > readyTimeout)
             {
-                throw new LocalRuntimeException($"skein-control did not answer on {control.BaseAddress} within {request.ReadyTimeout.TotalSeconds:0} s; the end of {record.LogFile}:\n{ProcessLauncher.Tail(record.LogFile)}");
+                throw new LocalRuntimeException($"skein-control did not answer on {control.BaseAddress} within {readyTimeout.TotalSeconds:0} s; the end of {record.LogFile}:\n{ProcessLauncher.Tail(record.LogFile)}");
             }
 
             await Task.Delay(100, cancel).ConfigureAwait(false);

@@ -30,6 +30,9 @@ internal sealed class RunState
 
     public ProcessRecord? Control { get; set; }
 
+    /// <summary>How skein-control was started, so `skein control-plane restart` can start it again the same way.</summary>
+    public LaunchSpec? ControlLaunch { get; set; }
+
     /// <summary>The `skein up` process itself while it runs: `skein down` stops it first so it creates nothing more.</summary>
     public ProcessRecord? Up { get; set; }
 

@@ -1,0 +1,55 @@
+using System.Text.Json;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Skein.EndToEnd.Tests;
+
+/// <summary>
+/// The bookstore mesh plus a client pod, brought up once with `skein up` for the tests of a
+/// collection and always brought down (`skein down`) afterwards, even when a test fails.
+/// </summary>
+public sealed class MeshFixture : IDisposable
+{
+    public MeshFixture()
+    {
+        if (MeshFactAttribute.Unavailable() is not null)
+        {
+            return;
+        }
+
+        RunDir = Path.Combine(Path.GetTempPath(), "skein-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+        // A crashed earlier run may have left a mesh behind; `up` refuses to start over it.
+        SkeinCli.Run(TimeSpan.FromMinutes(2), "down");
+        Up = SkeinCli.Run(TimeSpan.FromMinutes(8), "up", "-f", "samples/mesh", "-f", "samples/client", "--run-dir", RunDir, "--timeout", "300");
+    }
+
+    public string RunDir { get; } = "";
+
+    public CliResult? Up { get; }
+
+    public CliResult Exec(string shell, int timeoutSeconds = 120) => SkeinCli.Exec(RunDir, "client-0", shell, TimeSpan.FromSeconds(timeoutSeconds));
+
+    public CliResult Skein(params string[] args) => SkeinCli.Run(TimeSpan.FromMinutes(2), [.. args, .. RunDirArgs(args)]);
+
+    /// <summary>The pid of skein-control, from the run state `skein up` wrote.</summary>
+    public int ControlPlanePid()
+    {
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+        return state.RootElement.GetProperty("control").GetProperty("pid").GetInt32();
+    }
+
+    public string ProxyLog(string pod) => File.ReadAllText(Path.Combine(RunDir, "logs", $"{pod}-proxy.log"));
+
+    public void Dispose()
+    {
+        if (RunDir.Length > 0)
+        {
+            SkeinCli.Run(TimeSpan.FromMinutes(2), "down", "--run-dir", RunDir);
+        }
+    }
+
+    private string[] RunDirArgs(string[] args) => args.Length > 0 && args[0] is "control-plane" or "exec" or "down" or "status" ? ["--run-dir", RunDir] : [];
+}
+
+[CollectionDefinition("mesh")]
+public sealed class MeshCollection : ICollectionFixture<MeshFixture>;
