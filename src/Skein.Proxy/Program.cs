@@ -82,11 +82,14 @@ _ = host.Store.FirstApplied.ContinueWith(
     TaskScheduler.Default);
 
 // SIGTERM/SIGINT: the host stops accepting, lets in-flight requests finish up to --drain-duration, then we exit 0.
-using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+void Stop(PosixSignalContext ctx)
 {
     ctx.Cancel = true;
     host.Lifetime.StopApplication();
-});
+}
+
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 await Task.WhenAny(host.WaitForShutdownAsync(), quit.Task);
 if (quit.Task.IsCompleted)
 {

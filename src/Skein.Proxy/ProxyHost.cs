@@ -47,7 +47,10 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     private ProxyHost(ProxyOptions options, ProxyHostServices services)
     {
         Options = options;
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production", Args = [] });
+        // The empty builder: no configuration files (and no file watchers), no console lifetime; only what the proxy uses.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { EnvironmentName = "Production", Args = [] });
+        builder.WebHost.UseKestrelCore();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<HandoffTransportFactory>();

@@ -112,7 +112,11 @@ public sealed class ResponseFlagTests : IAsyncLifetime
         Configure("""{"match": {"prefix": "/"}, "route": {"cluster": "one-at-a-time", "timeout": "0s"}}""");
 
         var slow = _proxy.SendAsync("svc", "/slow?ms=1500");
-        await Task.Delay(300);
+        for (var i = 0; i < 200 && _backend.Requests == 0; i++)
+        {
+            await Task.Delay(10); // until the first request holds the only slot
+        }
+
         using var rejected = await _proxy.SendAsync("svc", "/second");
         using var first = await slow;
 

@@ -291,9 +291,9 @@ public sealed class RoutingTests : IAsyncLifetime
             [XdsConfig.StaticCluster("both", [_v1.Port, _v2.Port], extra: """, "lb_policy": "RING_HASH" """)]);
 
         var byUser = new Dictionary<string, HashSet<string>>();
-        for (var i = 0; i < 40; i++)
+        for (var i = 0; i < 96; i++)
         {
-            var user = "user" + (i % 8);
+            var user = "user" + (i % 32);
             using var response = await _proxy.SendAsync("any", "/", configure: r => r.Headers.Add("x-user", user));
             (byUser.TryGetValue(user, out var set) ? set : byUser[user] = []).Add(response.Headers.GetValues("x-backend").Single());
         }

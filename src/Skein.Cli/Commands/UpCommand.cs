@@ -39,96 +39,99 @@ internal static class UpCommand
             wait,
             timeout,
         };
-        command.SetAction(async (parse, cancel) =>
-        {
-            var paths = parse.GetValue(files)!;
-            var missing = paths.Where(p => !File.Exists(p) && !Directory.Exists(p)).ToList();
-            if (missing.Count > 0)
-            {
-                Console.Error.WriteLine($"skein up: no such file or directory: {string.Join(", ", missing)}");
-                return ExitCodes.Usage;
-            }
-
-            var loaded = ConfigLoader.LoadPaths(paths, parse.GetValue(recursive));
-            var report = ConfigAnalyzer.Analyze(loaded);
-            if (report.Diagnostics.Count > 0)
-            {
-                DiagnosticPrinter.Print(report, OutputFormat.Text, Console.Out);
-            }
-
-            if (report.Diagnostics.Any(d => d.Severity == Severity.Error))
-            {
-                Console.Error.WriteLine("skein up: the config has errors; nothing was started");
-                return ExitCodes.Errors;
-            }
-
-            var useLoopback = parse.GetValue(loopback) || !Native.IsRoot;
-            var request = new UpRequest
-            {
-                Resources = loaded.Resources,
-                ConfigFiles = LocalRuntime.ConfigFilesOf(paths, parse.GetValue(recursive)),
-                RunDir = LocalOptions.ResolveRunDir(parse.GetValue(runDir)),
-                Loopback = useLoopback,
-                Wait = parse.GetValue(wait),
-                ReadyTimeout = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))),
-            };
-
-            var console = Terminal.Create(Console.Out);
-            UpResult result;
-            try
-            {
-                result = console.Profile.Capabilities.Interactive
-                    ? await SpectreProgress.RunAsync(console, progress => LocalRuntime.UpAsync(request, progress, cancel)).ConfigureAwait(false)
-                    : await LocalRuntime.UpAsync(request, new PlainProgress(Console.Out), cancel).ConfigureAwait(false);
-            }
-            catch (LocalRuntimeException ex)
-            {
-                Console.Error.WriteLine($"skein up: {ex.Message}");
-                return ExitCodes.Errors;
-            }
-            catch (OperationCanceledException)
-            {
-                Console.Error.WriteLine("skein up: interrupted; removing what was started");
-                await DownAsync(request.RunDir).ConfigureAwait(false);
-                return ExitCodes.Errors;
-            }
-
-            if (result.State.Pods.Count > 0)
-            {
-                PodTable.Print(console, result.State);
-            }
-
-            if (!result.Ok)
-            {
-                foreach (var error in result.Errors)
-                {
-                    Console.Error.WriteLine($"skein up: {error}");
-                }
-
-                if (result.Fatal)
-                {
-                    // Nothing useful is left running without the control plane: undo it all, keep the logs.
-                    Console.Error.WriteLine($"skein up: removing what was started; logs stay in {Path.Combine(request.RunDir, "logs")}");
-                    await DownAsync(request.RunDir).ConfigureAwait(false);
-                }
-                else
-                {
-                    Console.Error.WriteLine($"skein up: the mesh is partly up; logs are in {Path.Combine(request.RunDir, "logs")}; `skein down` removes it");
-                }
-
-                return ExitCodes.Errors;
-            }
-
-            console.MarkupLine($"[green]✔ mesh is up[/] ({result.State.Pods.Count} pods, control plane {Markup.Escape(result.State.ControlApi ?? "")}, logs in {Markup.Escape(Path.Combine(request.RunDir, "logs"))})");
-            if (TryHint(loaded.Resources, result.State) is { } hint)
-            {
-                console.MarkupLine($"  try:  [bold]{Markup.Escape(hint)}[/]");
-            }
-
-            console.MarkupLine("  stop: [bold]skein down[/]");
-            return ExitCodes.Ok;
-        });
+        command.SetAction((parse, cancel) => RunAsync(
+            parse.GetValue(files)!, parse.GetValue(recursive), parse.GetValue(runDir), parse.GetValue(loopback), parse.GetValue(wait), parse.GetValue(timeout), cancel));
         return command;
+    }
+
+    /// <summary>`skein up` itself; `skein demo` runs it with the sample mesh.</summary>
+    public static async Task<int> RunAsync(string[] paths, bool recursive, string? runDir, bool loopback, bool wait, int timeout, CancellationToken cancel)
+    {
+        var missing = paths.Where(p => !File.Exists(p) && !Directory.Exists(p)).ToList();
+        if (missing.Count > 0)
+        {
+            Console.Error.WriteLine($"skein up: no such file or directory: {string.Join(", ", missing)}");
+            return ExitCodes.Usage;
+        }
+
+        var loaded = ConfigLoader.LoadPaths(paths, recursive);
+        var report = ConfigAnalyzer.Analyze(loaded);
+        if (report.Diagnostics.Count > 0)
+        {
+            DiagnosticPrinter.Print(report, OutputFormat.Text, Console.Out);
+        }
+
+        if (report.Diagnostics.Any(d => d.Severity == Severity.Error))
+        {
+            Console.Error.WriteLine("skein up: the config has errors; nothing was started");
+            return ExitCodes.Errors;
+        }
+
+        var useLoopback = loopback || !Native.IsRoot;
+        var request = new UpRequest
+        {
+            Resources = loaded.Resources,
+            ConfigFiles = LocalRuntime.ConfigFilesOf(paths, recursive),
+            RunDir = LocalOptions.ResolveRunDir(runDir),
+            Loopback = useLoopback,
+            Wait = wait,
+            ReadyTimeout = TimeSpan.FromSeconds(Math.Max(1, timeout)),
+        };
+
+        var console = Terminal.Create(Console.Out);
+        UpResult result;
+        try
+        {
+            result = console.Profile.Capabilities.Interactive
+                ? await SpectreProgress.RunAsync(console, progress => LocalRuntime.UpAsync(request, progress, cancel)).ConfigureAwait(false)
+                : await LocalRuntime.UpAsync(request, new PlainProgress(Console.Out), cancel).ConfigureAwait(false);
+        }
+        catch (LocalRuntimeException ex)
+        {
+            Console.Error.WriteLine($"skein up: {ex.Message}");
+            return ExitCodes.Errors;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("skein up: interrupted; removing what was started");
+            await DownAsync(request.RunDir).ConfigureAwait(false);
+            return ExitCodes.Errors;
+        }
+
+        if (result.State.Pods.Count > 0)
+        {
+            PodTable.Print(console, result.State);
+        }
+
+        if (!result.Ok)
+        {
+            foreach (var error in result.Errors)
+            {
+                Console.Error.WriteLine($"skein up: {error}");
+            }
+
+            if (result.Fatal)
+            {
+                // Nothing useful is left running without the control plane: undo it all, keep the logs.
+                Console.Error.WriteLine($"skein up: removing what was started; logs stay in {Path.Combine(request.RunDir, "logs")}");
+                await DownAsync(request.RunDir).ConfigureAwait(false);
+            }
+            else
+            {
+                Console.Error.WriteLine($"skein up: the mesh is partly up; logs are in {Path.Combine(request.RunDir, "logs")}; `skein down` removes it");
+            }
+
+            return ExitCodes.Errors;
+        }
+
+        console.MarkupLine($"[green]✔ mesh is up[/] ({result.State.Pods.Count} pods, control plane {Markup.Escape(result.State.ControlApi ?? "")}, logs in {Markup.Escape(Path.Combine(request.RunDir, "logs"))})");
+        if (TryHint(loaded.Resources, result.State) is { } hint)
+        {
+            console.MarkupLine($"  try:  [bold]{Markup.Escape(hint)}[/]");
+        }
+
+        console.MarkupLine("  stop: [bold]skein down[/]");
+        return ExitCodes.Ok;
     }
 
     /// <summary>A first call to make: from a client pod (or any pod) to the frontend service (or the first one).</summary>

@@ -32,7 +32,7 @@ internal sealed class TestAdsServer : AggregatedDiscoveryService.AggregatedDisco
 
     public async Task StartAsync(int port = 0)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(this);

@@ -39,7 +39,7 @@ internal sealed class TestBackend : IAsyncDisposable
     /// <summary>Starts a backend; <paramref name="http2"/> makes it h2c only (prior knowledge), which gRPC needs.</summary>
     public static async Task<TestBackend> StartAsync(string name, bool http2 = false)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
         ListenOptions? listen = null;
