@@ -63,12 +63,14 @@ internal sealed partial class ControlPlaneProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly string _probe;
+    private readonly string _pidFile;
     private readonly Task _logPump;
     private readonly StreamWriter _log;
     private int _probeId;
 
-    private ControlPlaneProcess(Process process, string probe, StreamWriter log, Task logPump, int xdsPort, int httpPort)
+    private ControlPlaneProcess(Process process, string probe, StreamWriter log, Task logPump, int xdsPort, int httpPort, string pidFile)
     {
+        _pidFile = pidFile;
         _process = process;
         _probe = probe;
         _log = log;
@@ -100,7 +102,8 @@ internal sealed partial class ControlPlaneProcess : IAsyncDisposable
         psi.Environment["DOTNET_STARTUP_HOOKS"] = typeof(StartupHook).Assembly.Location;
         psi.Environment["SKEIN_BENCH_PROBE"] = probe;
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {executable}");
-        await File.WriteAllTextAsync(Path.Combine(workDir, "skein-control.pid"), process.Id.ToString(CultureInfo.InvariantCulture), cancel);
+        var pidFile = Path.Combine(workDir, "skein-control.pid");
+        await File.WriteAllTextAsync(pidFile, process.Id.ToString(CultureInfo.InvariantCulture), cancel);
 
         var log = new StreamWriter(Path.Combine(workDir, "skein-control.log")) { AutoFlush = false };
         var started = new TaskCompletionSource<(int Xds, int Http)>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -126,11 +129,13 @@ internal sealed partial class ControlPlaneProcess : IAsyncDisposable
         try
         {
             var ports = await started.Task.WaitAsync(timeout.Token);
-            return new ControlPlaneProcess(process, probe, log, pump, ports.Xds, ports.Http);
+            return new ControlPlaneProcess(process, probe, log, pump, ports.Xds, ports.Http, pidFile);
         }
         catch (OperationCanceledException)
         {
             process.Kill();
+            await process.WaitForExitAsync(CancellationToken.None);
+            File.Delete(pidFile);
             throw new InvalidOperationException($"skein-control did not start within 60 s (exited: {process.HasExited}); see {workDir}/skein-control.log");
         }
     }
@@ -185,6 +190,7 @@ internal sealed partial class ControlPlaneProcess : IAsyncDisposable
             }
         }
 
+        File.Delete(_pidFile); // the process is gone: the script's cleanup must not signal a reused pid
         await _logPump;
         lock (_log)
         {

@@ -25,6 +25,9 @@ internal interface IProxyObserver
 
     /// <summary>The proxy has all four types and every subscription it asked for answered and ACKed.</summary>
     void OnSynced(int proxy, long timestamp);
+
+    /// <summary>The stream failed; the proxy reconnects after a short jittered backoff, as skein-proxy does.</summary>
+    void OnStreamFailed(int proxy, Exception error);
 }
 
 /// <summary>
@@ -122,8 +125,40 @@ internal sealed class FakeAdsProxy
         return requests;
     }
 
-    /// <summary>Runs the proxy on one ADS stream of <paramref name="channel"/> until cancelled or the server ends it.</summary>
+    /// <summary>
+    /// Runs the proxy on ADS streams of <paramref name="channel"/> until cancelled: when a stream fails it reconnects
+    /// after 0.5-1 s and subscribes from scratch.
+    /// </summary>
     public async Task RunAsync(GrpcChannel channel, CancellationToken cancel)
+    {
+        while (!cancel.IsCancellationRequested)
+        {
+            try
+            {
+                await StreamAsync(channel, cancel);
+                return;
+            }
+            catch (Exception e) when (!cancel.IsCancellationRequested && e is RpcException or IOException or HttpRequestException or InvalidOperationException)
+            {
+                _observer.OnStreamFailed(Index, e);
+            }
+
+            _subscribed.Clear();
+            _accepted.Clear();
+            _pending.Clear();
+            _sentNode = false;
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500 + Random.Shared.Next(500)), cancel);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task StreamAsync(GrpcChannel channel, CancellationToken cancel)
     {
         var client = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel);
         using var call = client.StreamAggregatedResources(cancellationToken: cancel);
@@ -147,7 +182,7 @@ internal sealed class FakeAdsProxy
                 }
             }
         }
-        catch (RpcException e) when (cancel.IsCancellationRequested || e.StatusCode == StatusCode.Cancelled)
+        catch (RpcException) when (cancel.IsCancellationRequested)
         {
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
@@ -217,8 +252,20 @@ internal sealed class FakeAdsProxy
             }
         }
 
-        names.Sort(StringComparer.Ordinal);
-        return [.. names.Distinct(StringComparer.Ordinal)];
+        // skein-control sends clusters sorted by name, so the names usually arrive sorted: check before sorting.
+        var sorted = true;
+        for (var i = 1; i < names.Count && sorted; i++)
+        {
+            sorted = string.CompareOrdinal(names[i - 1], names[i]) < 0;
+        }
+
+        if (!sorted)
+        {
+            names.Sort(StringComparer.Ordinal);
+            names = [.. names.Distinct(StringComparer.Ordinal)];
+        }
+
+        return [.. names];
     }
 
     private static ImmutableArray<string> RdsNames(RepeatedField<Any> resources)

@@ -160,6 +160,20 @@ internal sealed class Recorder : IProxyObserver
         Phase.OnAcked(timestamp);
     }
 
+    private int _failures;
+
+    public int StreamFailures => Volatile.Read(ref _failures);
+
+    public string? FirstFailure { get; private set; }
+
+    public void OnStreamFailed(int proxy, Exception error)
+    {
+        if (Interlocked.Increment(ref _failures) == 1)
+        {
+            FirstFailure = $"proxy {proxy}: {error.GetType().Name}: {error.Message}";
+        }
+    }
+
     public void OnSynced(int proxy, long timestamp)
     {
         Volatile.Write(ref _syncedAt[proxy], timestamp);

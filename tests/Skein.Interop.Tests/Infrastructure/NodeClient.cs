@@ -24,6 +24,9 @@ internal sealed record ClientRun(string NodeId, string Target, int ExitCode, IRe
 /// </summary>
 internal static partial class NodeClient
 {
+    /// <summary>The exit code reported for a client that was killed because it did not finish in time.</summary>
+    public const int TimedOut = -1;
+
     public const string PlainGroup = "plain";
     public const string JasonGroup = "jason";
 
@@ -182,10 +185,19 @@ internal static partial class NodeClient
             environment,
             workingDirectory: Directory,
             logFile: logFile);
-        var exitCode = await client.WaitForExitAsync(timeout);
+        int exitCode;
+        var other = new List<string>();
+        try
+        {
+            exitCode = await client.WaitForExitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            exitCode = TimedOut; // killed; what it printed so far still tells where it hung
+            other.Add($"(client.js did not finish within {timeout.TotalSeconds:0} s and was killed)");
+        }
 
         var calls = new List<ClientCall>();
-        var other = new List<string>();
         foreach (var line in client.StandardOutput)
         {
             var match = CallLine().Match(line);
