@@ -2,7 +2,7 @@
 # Installs the Debian packages Skein's demo and tests use. Idempotent and quiet when
 # everything is present; needs root (or sudo) only when something is missing.
 # iproute2, iptables, util-linux (setpriv, setsid): the netns runtime of `skein up`; curl: calls from client pods.
-SKEIN_APT_PACKAGES=(iproute2 iptables util-linux curl nodejs npm)
+SKEIN_APT_PACKAGES=(iproute2 iptables util-linux curl)
 
 install_prereqs() {
   local missing=()
@@ -13,6 +13,10 @@ install_prereqs() {
     echo "dotnet (the .NET 10 SDK) is required: see https://learn.microsoft.com/dotnet/core/install/linux-debian" >&2
     return 1
   fi
+  # Node (for the grpc-js-xds interop test): Debian's packages only when no node is installed,
+  # so an existing Node install (with its own npm) is never replaced.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]}"
     local sudo=""
