@@ -257,4 +257,7 @@ internal sealed record ChaosOptions
 
     /// <summary>Added to every request before it is handled.</summary>
     public TimeSpan Delay { get; init; }
+
+    /// <summary>Fail evenly spaced requests (every 100/P-th) instead of at random.</summary>
+    public bool Spread { get; init; }
 }

@@ -2,7 +2,7 @@ namespace Skein.Bookstore.Common;
 
 /// <summary>
 /// Wraps every request of every role: stamps <c>x-served-by</c>, applies injected latency
-/// and failures (<see cref="Chaos"/>; never to <c>/healthz</c>, so a failing instance stays
+/// and failures (<see cref="Chaos"/>; never to <c>/healthz</c> or <c>/chaos</c>, so a failing instance stays
 /// in the endpoints and the mesh's outlier detection has something to eject), and logs one
 /// line "METHOD PATH STATUS MSms" unless quiet.
 /// </summary>
@@ -25,6 +25,7 @@ internal sealed partial class BookstoreMiddleware(
         try
         {
             var decision = context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal)
+                || context.Request.Path.StartsWithSegments("/chaos", StringComparison.Ordinal)
                 ? ChaosDecision.None
                 : chaos.Decide(context.Request.Headers);
             if (decision.Delay > TimeSpan.Zero)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Skein.Api.Loading;
 using Skein.Api.Validation;
+using Skein.Cli.Local;
 using Skein.Cli.Output;
 using Spectre.Console;
 
@@ -22,11 +23,12 @@ internal static class ApplyCommand
         var recursive = CommonOptions.Recursive();
         var output = CommonOptions.Output();
         var controlPlane = ControlPlaneConnection.Option();
+        var runDir = LocalOptions.RunDir();
         var command = new Command(verb, delete
             ? "Delete the resources named in the files from the control plane."
             : "Create or update config in the control plane; invalid config is refused with file:line:col and nothing changes.")
         {
-            files, recursive, output, controlPlane,
+            files, recursive, output, controlPlane, runDir,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -47,6 +49,7 @@ internal static class ApplyCommand
             using var http = ControlPlaneConnection.Client(ControlPlaneConnection.Resolve(parse.GetValue(controlPlane)));
             var console = Terminal.Create(Console.Out);
             var failed = false;
+            var namesChanged = false;
             foreach (var path in paths)
             {
                 using var request = new HttpRequestMessage(delete ? HttpMethod.Delete : HttpMethod.Post, $"/api/v1/config?file={Uri.EscapeDataString(path)}")
@@ -85,6 +88,12 @@ internal static class ApplyCommand
                     continue;
                 }
 
+                foreach (var result in doc.RootElement.GetProperty("results").EnumerateArray())
+                {
+                    namesChanged |= result.GetProperty("action").GetString() != "unchanged"
+                        && result.GetProperty("kind").GetString() is "Service" or "ServiceEntry";
+                }
+
                 if (parse.GetValue(output) != OutputFormat.Json)
                 {
                     foreach (var result in doc.RootElement.GetProperty("results").EnumerateArray())
@@ -97,9 +106,27 @@ internal static class ApplyCommand
                 }
             }
 
+            if (namesChanged)
+            {
+                // A new or removed service name must resolve (or stop resolving) in the pods of a local mesh.
+                await RefreshLocalHostsAsync(LocalOptions.ResolveRunDir(parse.GetValue(runDir)), cancel).ConfigureAwait(false);
+            }
+
             return failed ? ExitCodes.Errors : ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static async Task RefreshLocalHostsAsync(string runDir, CancellationToken cancel)
+    {
+        try
+        {
+            await LocalRuntime.RefreshHostsAsync(runDir, cancel).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"skein: config applied, but the local mesh's hosts files were not refreshed: {ex.Message}");
+        }
     }
 
     private static List<string>? ExpandPaths(string[] paths, bool recursive)

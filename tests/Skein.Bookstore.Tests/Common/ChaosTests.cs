@@ -25,6 +25,17 @@ public sealed class ChaosTests
     }
 
     [Fact]
+    public void Decide_Spread30Percent_ExactCountAndNeverTwoInARow()
+    {
+        var chaos = new Chaos(new ChaosOptions { FailPercent = 30, Spread = true }, () => throw new InvalidOperationException("spread needs no dice"));
+
+        var failed = Enumerable.Range(0, 1000).Select(_ => chaos.Decide(new HeaderDictionary()).FailStatus is not null).ToArray();
+
+        Assert.Equal(300, failed.Count(f => f));
+        Assert.DoesNotContain(Enumerable.Range(1, 999), i => failed[i] && failed[i - 1]);
+    }
+
+    [Fact]
     public void Decide_NoChaos_None()
     {
         var chaos = new Chaos(new ChaosOptions(), () => 0);

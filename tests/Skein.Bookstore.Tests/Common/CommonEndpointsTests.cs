@@ -41,6 +41,33 @@ public sealed class CommonEndpointsTests(BookstoreMesh mesh)
         Assert.Equal(response.Header("x-served-by"), echo.GetProperty("instance").GetString());
     }
 
+    [Fact]
+    public async Task PutChaos_FailPercent100_InstanceFailsUntilHealed()
+    {
+        using var client = Http.Http1();
+        var chaos = new Uri(mesh.Catalog.Url, "/chaos");
+        try
+        {
+            using var set = await client.PutAsync(new Uri(chaos, "?failPercent=100&failStatus=500&spread=true"), null);
+            using var failing = await client.GetAsync(new Uri(mesh.Catalog.Url, "/echo/x"));
+            using var health = await client.GetAsync(new Uri(mesh.Catalog.Url, "/healthz"));
+            using var bad = await client.PutAsync(new Uri(chaos, "?failPercent=101"), null);
+
+            Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+            Assert.Equal("failPercent=100 failStatus=500 delayMs=0 spread=true\n", await set.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.InternalServerError, failing.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        }
+        finally
+        {
+            using var heal = await client.PutAsync(chaos, null);
+        }
+
+        using var healed = await client.GetAsync(new Uri(mesh.Catalog.Url, "/echo/x"));
+        Assert.Equal(HttpStatusCode.OK, healed.StatusCode);
+    }
+
     private BookstoreProcess Process(string role) => role switch
     {
         "frontend" => mesh.Frontend,
