@@ -206,19 +206,25 @@ public sealed class ResponseFlagTests : IAsyncLifetime
             [XdsConfig.HttpListener(80, "80", extraFilters: """
                 {"name": "envoy.filters.http.local_ratelimit", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
                   "stat_prefix": "rl", "token_bucket": {"max_tokens": 2, "tokens_per_fill": 1, "fill_interval": "60s"},
-                  "filter_enabled": {"default_value": {"numerator": 100}}, "filter_enforced": {"default_value": {"numerator": 100}}}}
+                  "filter_enabled": {"default_value": {"numerator": 100}}, "filter_enforced": {"default_value": {"numerator": 100}},
+                  "enable_x_ratelimit_headers": "DRAFT_VERSION_03"}}
                 """)],
             [XdsConfig.CatchAll("80", "ok")],
             [XdsConfig.StaticCluster("ok", [_backend.Port])]);
 
         var codes = new List<int>();
+        var remaining = new List<string>();
         for (var i = 0; i < 3; i++)
         {
             using var r = await _proxy.SendAsync("svc", "/rl" + i);
             codes.Add((int)r.StatusCode);
+            remaining.Add(string.Join(',', r.Headers.GetValues("x-ratelimit-remaining")));
+            Assert.Equal("2", string.Join(',', r.Headers.GetValues("x-ratelimit-limit")));
+            Assert.InRange(int.Parse(string.Join(',', r.Headers.GetValues("x-ratelimit-reset")), System.Globalization.CultureInfo.InvariantCulture), 1, 60);
         }
 
         Assert.Equal([200, 200, 429], codes);
+        Assert.Equal(["1", "0", "0"], remaining);
         await AssertFlagsAsync("/rl2", "RL", 429);
     }
 

@@ -471,6 +471,7 @@ internal static class ListenerGenerator
             },
             FilterEnabled = new RuntimeFractionalPercent { DefaultValue = XdsBuild.FractionHundred(100), RuntimeKey = "local_rate_limit_enabled" },
             FilterEnforced = new RuntimeFractionalPercent { DefaultValue = XdsBuild.FractionHundred(100), RuntimeKey = "local_rate_limit_enforced" },
+            EnableXRatelimitHeaders = Skein.Xds.Envoy.Extensions.Common.Ratelimit.V3.XRateLimitHeadersRFCVersion.DraftVersion03,
         };
     }
 

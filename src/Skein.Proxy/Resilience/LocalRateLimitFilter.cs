@@ -1,8 +1,10 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using Skein.Proxy.Protocol;
 using Skein.Proxy.Runtime;
 using Skein.Xds;
+using Skein.Xds.Envoy.Extensions.Common.Ratelimit.V3;
 using Skein.Xds.Envoy.Extensions.Filters.Http.LocalRatelimit.V3;
 
 namespace Skein.Proxy.Resilience;
@@ -14,7 +16,12 @@ internal sealed class TokenBucket(int maxTokens, int tokensPerFill, TimeSpan fil
     private double _tokens = maxTokens;
     private long _lastFill = time.GetTimestamp();
 
-    public bool TryTake()
+    public int MaxTokens => maxTokens;
+
+    public bool TryTake() => TryTake(out _, out _);
+
+    /// <summary>Takes a token if there is one; reports what is left and the time until the next fill.</summary>
+    public bool TryTake(out int remaining, out TimeSpan untilFill)
     {
         lock (_lock)
         {
@@ -26,20 +33,23 @@ internal sealed class TokenBucket(int maxTokens, int tokensPerFill, TimeSpan fil
                 _lastFill += (long)(fills * fillInterval.TotalSeconds * time.TimestampFrequency);
             }
 
-            if (_tokens >= 1)
+            untilFill = fillInterval - time.GetElapsedTime(_lastFill, now);
+            var taken = _tokens >= 1;
+            if (taken)
             {
                 _tokens -= 1;
-                return true;
             }
 
-            return false;
+            remaining = (int)_tokens;
+            return taken;
         }
     }
 }
 
 /// <summary>A compiled <c>LocalRateLimit</c>; its bucket lives as long as the config snapshot.</summary>
 internal sealed record LocalRateLimitConfig(
-    TokenBucket? Bucket, int Status, FractionRuntime Enabled, FractionRuntime Enforced, HeaderMutations ResponseHeaders, bool ResourceExhausted);
+    TokenBucket? Bucket, int Status, FractionRuntime Enabled, FractionRuntime Enforced, HeaderMutations ResponseHeaders, bool ResourceExhausted,
+    bool XRateLimitHeaders = false);
 
 /// <summary>Local rate limiting (<c>envoy.filters.http.local_ratelimit</c>): 429 and flag RL when the bucket is empty.</summary>
 internal sealed class LocalRateLimitFilterFactory(IRandomSource random, TimeProvider time) : IHttpFilterFactory
@@ -63,7 +73,31 @@ internal sealed class LocalRateLimitFilterFactory(IRandomSource random, TimeProv
     private async ValueTask InvokeAsync(ProxyContext ctx, string name, LocalRateLimitConfig filterConfig, ProxyRequestDelegate next)
     {
         var config = ctx.TryGetFilterConfig(name, out var o) ? (LocalRateLimitConfig)o : filterConfig;
-        if (config.Bucket is null || !config.Enabled.Roll(random) || config.Bucket.TryTake() || !config.Enforced.Roll(random))
+        if (config.Bucket is null || !config.Enabled.Roll(random))
+        {
+            await next(ctx).ConfigureAwait(false);
+            return;
+        }
+
+        var taken = config.Bucket.TryTake(out var remaining, out var untilFill);
+        if (config.XRateLimitHeaders)
+        {
+            // draft-ietf-httpapi-ratelimit-headers-03, as Envoy's enable_x_ratelimit_headers: DRAFT_VERSION_03.
+            // Set as the response starts: the forwarder copies the upstream's headers over the response first.
+            var limit = config.Bucket.MaxTokens.ToString(CultureInfo.InvariantCulture);
+            var left = remaining.ToString(CultureInfo.InvariantCulture);
+            var reset = Math.Max(0, (int)Math.Ceiling(untilFill.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            var response = ctx.Http.Response;
+            response.OnStarting(() =>
+            {
+                response.Headers["x-ratelimit-limit"] = limit;
+                response.Headers["x-ratelimit-remaining"] = left;
+                response.Headers["x-ratelimit-reset"] = reset;
+                return Task.CompletedTask;
+            });
+        }
+
+        if (taken || !config.Enforced.Roll(random))
         {
             await next(ctx).ConfigureAwait(false);
             return;
@@ -106,6 +140,7 @@ internal sealed class LocalRateLimitFilterFactory(IRandomSource random, TimeProv
             l.FilterEnabled is null ? new FractionRuntime(0, 100) : ProtoValues.Fraction(l.FilterEnabled.DefaultValue),
             l.FilterEnforced is null ? new FractionRuntime(0, 100) : ProtoValues.Fraction(l.FilterEnforced.DefaultValue),
             new HeaderMutations([], adds.ToImmutable()),
-            l.RateLimitedAsResourceExhausted);
+            l.RateLimitedAsResourceExhausted,
+            l.EnableXRatelimitHeaders == XRateLimitHeadersRFCVersion.DraftVersion03);
     }
 }
