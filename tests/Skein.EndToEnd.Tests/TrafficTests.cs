@@ -9,7 +9,7 @@ namespace Skein.EndToEnd.Tests;
 /// Every test puts the mesh back as it found it (config deleted or restored, instances healed).
 /// </summary>
 [Collection("mesh")]
-public sealed partial class TrafficTests(MeshFixture mesh)
+public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
 {
     private const string ReviewsSubsets = """
         apiVersion: networking.istio.io/v1
@@ -30,6 +30,16 @@ public sealed partial class TrafficTests(MeshFixture mesh)
               labels:
                 version: v3
         """;
+
+    private readonly List<string> _files = [];
+
+    public void Dispose()
+    {
+        foreach (var file in _files)
+        {
+            File.Delete(file);
+        }
+    }
 
     [MeshFact]
     public void HeaderRouting_EndUserJason_AlwaysV2AndEveryoneElseV1()
@@ -193,7 +203,7 @@ public sealed partial class TrafficTests(MeshFixture mesh)
         using var _ = Applied("samples/mesh/rate-limit/frontend-ratelimit.yaml");
         Thread.Sleep(2000); // a full bucket to start from
 
-        var run = mesh.Exec("s=$(date +%s.%N); curl -s --rate 100/s -o /dev/null -w '%{http_code}\\n' 'http://frontend:9080/healthz?n=[1-1000]' > /tmp/rl; e=$(date +%s.%N); sort /tmp/rl | uniq -c; awk \"BEGIN { print \\\"elapsed \\\" $e - $s }\"", 300).Stdout;
+        var run = mesh.Exec("f=$(mktemp); s=$(date +%s.%N); curl -s --rate 100/s -o /dev/null -w '%{http_code}\\n' 'http://frontend:9080/healthz?n=[1-1000]' > $f; e=$(date +%s.%N); sort $f | uniq -c; rm -f $f; awk \"BEGIN { print \\\"elapsed \\\" $e - $s }\"", 300).Stdout;
         var headers = mesh.Exec("curl -s -D - -o /dev/null http://frontend:9080/healthz").Stdout;
 
         var ok = Count(run, "200");
@@ -273,10 +283,11 @@ public sealed partial class TrafficTests(MeshFixture mesh)
         Assert.True(result.ExitCode == 0, result.ToString());
     }
 
-    private static string Yaml(string name, string content)
+    private string Yaml(string name, string content)
     {
         var path = Path.Combine(Path.GetTempPath(), $"skein-e2e-{name}-{Guid.NewGuid():N}.yaml");
         File.WriteAllText(path, content);
+        _files.Add(path);
         return path;
     }
 
