@@ -48,7 +48,7 @@ public sealed class MeshFixture : IDisposable
         }
     }
 
-    private string[] RunDirArgs(string[] args) => args.Length > 0 && args[0] is "control-plane" or "exec" or "down" or "status" ? ["--run-dir", RunDir] : [];
+    private string[] RunDirArgs(string[] args) => args.Length > 0 && args[0] is "control-plane" or "exec" or "down" or "status" or "apply" or "delete" ? ["--run-dir", RunDir] : [];
 }
 
 [CollectionDefinition("mesh")]

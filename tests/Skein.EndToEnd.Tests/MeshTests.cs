@@ -75,6 +75,41 @@ public sealed partial class MeshTests(MeshFixture mesh)
     }
 
     [MeshFact]
+    public void Apply_NewService_NameResolvesInPodsAndAnswers()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"books-service-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: books
+            spec:
+              selector:
+                app: catalog
+              ports:
+                - name: http
+                  port: 9080
+            """);
+        try
+        {
+            var apply = mesh.Skein("apply", "-f", file);
+            Assert.True(apply.ExitCode == 0, apply.ToString());
+            Thread.Sleep(2000);
+
+            Assert.Matches(@"^198\.19\.\d+\.\d+\s+books", mesh.Exec("getent hosts books").Stdout);
+            Assert.Equal("200", mesh.Exec("curl -s -o /dev/null -w '%{http_code}' http://books:9080/healthz").Stdout.Trim());
+
+            mesh.Skein("delete", "-f", file);
+            Assert.Equal("", mesh.Exec("getent hosts books").Stdout.Trim());
+        }
+        finally
+        {
+            mesh.Skein("delete", "-f", file);
+            File.Delete(file);
+        }
+    }
+
+    [MeshFact]
     public void ControlPlane_KilledDuringTraffic_NoRequestLostAndProxiesResync()
     {
         var traffic = Task.Run(() => mesh.Exec("curl -s -o /dev/null -w '%{http_code}\\n' 'http://frontend:9080/?n=[1-600]' | sort | uniq -c", 300));

@@ -46,7 +46,7 @@ internal static class ApplyCommand
                 return ExitCodes.Errors;
             }
 
-            using var http = ControlPlaneConnection.Client(ControlPlaneConnection.Resolve(parse.GetValue(controlPlane)));
+            using var http = ControlPlaneConnection.Client(ControlPlaneConnection.Resolve(parse.GetValue(controlPlane), parse.GetValue(runDir)));
             var console = Terminal.Create(Console.Out);
             var failed = false;
             var namesChanged = false;
