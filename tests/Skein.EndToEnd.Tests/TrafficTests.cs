@@ -56,24 +56,7 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
     [MeshFact]
     public void FaultDelay_HalfOfCallsDelayed2s_ShareWithin5PointsAndOnlyThoseSlow()
     {
-        using var _ = Applied(Yaml("delay", """
-            apiVersion: networking.istio.io/v1
-            kind: VirtualService
-            metadata:
-              name: reviews
-            spec:
-              hosts: [reviews]
-              http:
-                - fault:
-                    delay:
-                      fixedDelay: 2s
-                      percentage:
-                        value: 50
-                  route:
-                    - destination:
-                        host: reviews
-                        subset: v1
-            """));
+        using var _ = Applied(Yaml("delay", ReviewsV1With("fault: {delay: {fixedDelay: 2s, percentage: {value: 50}}}")));
 
         // 1000 calls, 50 at a time: the delayed half costs 20 s of wall time, not 1000.
         var id = "delay-" + Guid.NewGuid().ToString("N")[..8];
@@ -100,13 +83,13 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
 
         // Istio retries 503 twice by default, so "without retries" has to say attempts: 0.
         int withoutFailures;
-        using (Applied(Yaml("no-retries", RetriesToV1("attempts: 0"))))
+        using (Applied(Yaml("no-retries", ReviewsV1With("retries: {attempts: 0}"))))
         {
             withoutFailures = Failures(mesh.Exec("curl -s -o /dev/null -w '%{http_code}\\n' 'http://reviews:9080/reviews/1?n=[1-300]'", 300).Stdout, 300);
         }
 
         int withFailures;
-        using (Applied(Yaml("retries", RetriesToV1("attempts: 3\nretryOn: 5xx"))))
+        using (Applied(Yaml("retries", ReviewsV1With("retries: {attempts: 3, retryOn: 5xx}"))))
         {
             withFailures = Failures(mesh.Exec("curl -s -o /dev/null -w '%{http_code}\\n' 'http://reviews:9080/reviews/1?n=[1-1000]'", 300).Stdout, 1000);
             var routes = mesh.Skein("proxy-config", "routes", "client-0");
@@ -242,7 +225,8 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
     private string Calls(int n) =>
         mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}} %header{{x-served-by}}\\n' 'http://reviews:9080/reviews/1?n=[1-{n}]'", 300).Stdout;
 
-    private static string RetriesToV1(string retries) => $"""
+    /// <summary>A VirtualService sending all of reviews to v1, with one more field on its route (flow style YAML).</summary>
+    private static string ReviewsV1With(string field) => $$$"""
         apiVersion: networking.istio.io/v1
         kind: VirtualService
         metadata:
@@ -250,12 +234,8 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
         spec:
           hosts: [reviews]
           http:
-            - route:
-                - destination:
-                    host: reviews
-                    subset: v1
-              retries:
-                {retries.Replace("\n", "\n        ", StringComparison.Ordinal)}
+            - route: [{destination: {host: reviews, subset: v1}}]
+              {{{field}}}
         """;
 
     /// <summary>Applies a file and deletes it again on dispose; waits for the proxies to get it.</summary>
