@@ -63,7 +63,8 @@ public sealed class CertificateAuthority : IDisposable
             throw new InvalidOperationException("the CA certificate is not a CA (basicConstraints CA:TRUE is missing)");
         }
 
-        var chain = ReadAll(chainPem);
+        // Istio's cert-chain.pem runs from the CA certificate to the root; keep only what lies between.
+        var chain = ReadAll(chainPem).Where(c => c.Thumbprint != signer.Thumbprint && !IsSelfSigned(c)).ToList();
         var roots = ReadAll(rootPem);
         if (roots.Count == 0)
         {
@@ -89,6 +90,96 @@ public sealed class CertificateAuthority : IDisposable
         File.WriteAllText(Path.Combine(directory, "cert-chain.pem"), string.Concat(_chain.Select(c => c.ExportCertificatePem() + "\n")));
         File.WriteAllText(Path.Combine(directory, "root-cert.pem"), RootsPem);
     }
+
+    /// <summary>
+    /// A plug-in CA from files: the signing certificate and key, an optional chain to the root and the root
+    /// bundle (several roots during a rotation). Errors name the file.
+    /// </summary>
+    public static CertificateAuthority LoadFiles(string certFile, string keyFile, string? chainFile, string rootFile, TimeProvider? time = null)
+    {
+        string Read(string file, string what) => File.Exists(file)
+            ? File.ReadAllText(file)
+            : throw new InvalidOperationException($"{what} {file} does not exist");
+
+        var cert = Read(certFile, "CA certificate");
+        var key = Read(keyFile, "CA key");
+        var chain = chainFile is null ? "" : Read(chainFile, "CA chain");
+        var root = Read(rootFile, "root certificate");
+        try
+        {
+            return Load(cert, key, chain, root, time);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new InvalidOperationException($"cannot load the CA from {certFile} and {keyFile}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Istio's <c>cacerts</c> layout: <c>ca-cert.pem</c>, <c>ca-key.pem</c>, <c>cert-chain.pem</c>, <c>root-cert.pem</c>.</summary>
+    public static CertificateAuthority LoadDirectory(string directory, TimeProvider? time = null)
+    {
+        var chain = Path.Combine(directory, "cert-chain.pem");
+        return LoadFiles(Path.Combine(directory, "ca-cert.pem"), Path.Combine(directory, "ca-key.pem"), File.Exists(chain) ? chain : null,
+            Path.Combine(directory, "root-cert.pem"), time);
+    }
+
+    /// <summary>When the CA stops being usable: the earliest expiry of its signing certificate, chain and roots.</summary>
+    public DateTimeOffset NotAfter =>
+        new[] { _signer }.Concat(_chain).Concat(Roots).Min(c => new DateTimeOffset(c.NotAfter.ToUniversalTime(), TimeSpan.Zero));
+
+    /// <summary>
+    /// A TLS server certificate made and signed here, key included, for a service of the control plane itself
+    /// (the CA's gRPC port): the SPIFFE id plus DNS names and addresses clients may dial. Returned with its chain.
+    /// </summary>
+    public (X509Certificate2 Certificate, X509Certificate2Collection Chain) IssueServing(SpiffeId id, IEnumerable<string> dnsNames, IEnumerable<System.Net.IPAddress> addresses, TimeSpan lifetime)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddUri(id.ToUri());
+        foreach (var dns in dnsNames)
+        {
+            names.AddDnsName(dns);
+        }
+
+        foreach (var address in addresses)
+        {
+            names.AddIpAddress(address);
+        }
+
+        request.CertificateExtensions.Add(names.Build(critical: true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new("1.3.6.1.5.5.7.3.1")], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_signer, true, false));
+        var now = _time.GetUtcNow();
+        var notAfter = now + lifetime;
+        if (notAfter > _signer.NotAfter)
+        {
+            notAfter = _signer.NotAfter;
+        }
+
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        using var leaf = request.Create(_signer, now.AddMinutes(-1), notAfter, serial);
+        using var withKey = leaf.CopyWithPrivateKey(key);
+        var certificate = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        var chain = new X509Certificate2Collection();
+        if (!IsSelfSigned(_signer))
+        {
+            chain.Add(X509CertificateLoader.LoadCertificate(_signer.RawData));
+        }
+
+        foreach (var c in _chain)
+        {
+            chain.Add(X509CertificateLoader.LoadCertificate(c.RawData));
+        }
+
+        return (certificate, chain);
+    }
+
+    /// <summary>Whether <paramref name="certificate"/> is a root: issued by itself.</summary>
+    public static bool IsSelfSigned(X509Certificate2 certificate) => certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
 
     /// <summary>Loads the CA saved in <paramref name="directory"/>, or creates and saves a new root there.</summary>
     public static CertificateAuthority LoadOrCreate(string directory, string trustDomain, TimeProvider? time = null)
@@ -161,7 +252,7 @@ public sealed class CertificateAuthority : IDisposable
         serial[0] &= 0x7F;
         using var leaf = leafRequest.Create(_signer, notBefore, notAfter, serial);
         var chain = string.Concat(_chain.Select(c => c.ExportCertificatePem() + "\n"));
-        if (!ReferenceEquals(_signer, Roots[0]) || _chain.Count > 0)
+        if (!IsSelfSigned(_signer))
         {
             chain = _signer.ExportCertificatePem() + "\n" + chain;
         }

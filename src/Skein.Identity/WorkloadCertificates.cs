@@ -27,4 +27,31 @@ public static class WorkloadCertificates
         // Round-trip through PKCS#12 so that SslStream on Linux can use the key.
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null, X509KeyStorageFlags.Exportable);
     }
+
+    /// <summary>
+    /// Splits a CA answer (PEM certificates, leaf first) into the leaf, the intermediates and the roots: every
+    /// self-issued certificate after the leaf is a root, so a combined bundle (old and new roots) comes through whole.
+    /// </summary>
+    public static (X509Certificate2 Leaf, X509Certificate2Collection Intermediates, X509Certificate2Collection Roots) SplitChain(IEnumerable<string> pems)
+    {
+        var all = new X509Certificate2Collection();
+        foreach (var pem in pems)
+        {
+            all.ImportFromPem(pem);
+        }
+
+        if (all.Count == 0)
+        {
+            throw new CryptographicException("the answer holds no certificate");
+        }
+
+        var intermediates = new X509Certificate2Collection();
+        var roots = new X509Certificate2Collection();
+        for (var i = 1; i < all.Count; i++)
+        {
+            (CertificateAuthority.IsSelfSigned(all[i]) ? roots : intermediates).Add(all[i]);
+        }
+
+        return (all[0], intermediates, roots);
+    }
 }
