@@ -2,6 +2,7 @@ using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using Skein.Proxy.Protocol;
 using Skein.Xds;
+using Skein.Xds.Envoy.Config.Rbac.V3;
 using HttpRbac = Skein.Xds.Envoy.Extensions.Filters.Http.Rbac.V3.RBAC;
 using HttpRbacPerRoute = Skein.Xds.Envoy.Extensions.Filters.Http.Rbac.V3.RBACPerRoute;
 
@@ -11,8 +12,9 @@ namespace Skein.Proxy.Authz;
 internal sealed record RbacFilterConfig(RbacPolicies? Rules, RbacPolicies? ShadowRules);
 
 /// <summary>
-/// HTTP RBAC (<c>envoy.filters.http.rbac</c>): 403 <c>RBAC: access denied</c> when the rules deny. Principals
-/// that need a peer identity (<c>authenticated</c>) match once mTLS fills <see cref="DownstreamConnection.Peer"/>.
+/// HTTP RBAC (<c>envoy.filters.http.rbac</c>): 403 <c>RBAC: access denied</c> with flag RBAC when the rules
+/// deny; LOG rules (Istio's AUDIT) let the request through and log the match. Principals that need a peer
+/// identity (<c>authenticated</c>) match once mTLS fills <see cref="DownstreamConnection.Peer"/>.
 /// </summary>
 internal sealed partial class RbacFilterFactory(ILogger<RbacFilterFactory> logger) : IHttpFilterFactory
 {
@@ -32,19 +34,30 @@ internal sealed partial class RbacFilterFactory(ILogger<RbacFilterFactory> logge
         return ctx =>
         {
             var c = ctx.TryGetFilterConfig(filterName, out var o) ? (RbacFilterConfig)o : filterConfig;
-            if (c.ShadowRules is { } shadow && !shadow.Allows(ctx, out var shadowPolicy))
+            var input = new RbacInput(ctx.Connection, ctx);
+            if (c.ShadowRules is { } shadow && shadow.Evaluate(input) is { Allowed: false } shadowDecision)
             {
-                Log.ShadowDenied(logger, ctx.PathAndQuery, shadowPolicy ?? "none");
+                Log.ShadowDenied(logger, ctx.PathAndQuery, shadowDecision.MatchedPolicy ?? "none");
             }
 
-            if (c.Rules is not { } rules || rules.Allows(ctx, out _))
+            if (c.Rules is not { } rules)
             {
                 return next(ctx);
             }
 
-            rules.Allows(ctx, out var policy);
+            var decision = rules.Evaluate(input);
+            if (rules.Action == RBAC.Types.Action.Log && decision.MatchedPolicy is { } audited)
+            {
+                Log.Audited(logger, ctx.Http.Request.Method, ctx.PathAndQuery, ctx.Connection.Peer?.SpiffeId ?? "-", audited);
+            }
+
+            if (decision.Allowed)
+            {
+                return next(ctx);
+            }
+
             return LocalReply.SendAsync(
-                ctx, 403, ResponseFlags.RbacDenied, $"rbac_access_denied_matched_policy[{policy ?? "none"}]", "RBAC: access denied");
+                ctx, 403, ResponseFlags.RbacDenied, $"rbac_access_denied_matched_policy[{decision.MatchedPolicy ?? "none"}]", "RBAC: access denied");
         };
     }
 
@@ -56,5 +69,8 @@ internal sealed partial class RbacFilterFactory(ILogger<RbacFilterFactory> logge
     {
         [LoggerMessage(EventId = 60, Level = LogLevel.Debug, Message = "RBAC shadow rules would deny {Path} (policy {Policy})")]
         public static partial void ShadowDenied(ILogger logger, string path, string policy);
+
+        [LoggerMessage(EventId = 61, Level = LogLevel.Information, Message = "RBAC audit: {Method} {Path} from {Principal} matched {Policy}")]
+        public static partial void Audited(ILogger logger, string method, string path, string principal, string policy);
     }
 }

@@ -37,7 +37,15 @@ internal sealed partial class HttpRequestHandler(
 
         try
         {
+            if (!PathNormalizer.TryNormalize(ctx.PathAndQuery, out var normalized))
+            {
+                await LocalReply.SendAsync(ctx, 400, ResponseFlags.None, PathNormalizer.RejectedDetails, string.Empty).ConfigureAwait(false);
+                return;
+            }
+
+            ctx.PathAndQuery = normalized; // routes, RBAC and the upstream all see the normalised path
             var pipeline = Resolve(ctx);
+            observers.RequestStarted(ctx);
             await pipeline(ctx).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)

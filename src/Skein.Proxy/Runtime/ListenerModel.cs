@@ -76,7 +76,11 @@ internal sealed record FilterChainMatchRuntime(
 }
 
 /// <summary>A compiled filter chain: its match, its TLS termination (if any) and its network handler.</summary>
-internal sealed record FilterChainRuntime(string Name, FilterChainMatchRuntime Match, NetworkHandler Handler, DownstreamTlsSettings? Tls);
+internal sealed record FilterChainRuntime(string Name, FilterChainMatchRuntime Match, NetworkHandler Handler, DownstreamTlsSettings? Tls)
+{
+    /// <summary>Network RBAC filters in front of the terminal filter, in order (empty when none).</summary>
+    public ImmutableArray<Authz.NetworkRbacRuntime> NetworkRbac { get; init; } = [];
+}
 
 /// <summary>The terminal network filter of a chain.</summary>
 internal abstract record NetworkHandler;

@@ -113,6 +113,7 @@ internal sealed partial class RuntimeCompiler
         }
 
         NetworkHandler? handler = null;
+        var networkRbac = ImmutableArray.CreateBuilder<Authz.NetworkRbacRuntime>();
         for (var i = 0; i < fc.Filters.Count; i++)
         {
             var f = fc.Filters[i];
@@ -129,7 +130,11 @@ internal sealed partial class RuntimeCompiler
             }
             else if (string.Equals(type, TypeUrls.NetworkRbac, StringComparison.Ordinal) && !last)
             {
-                // Network RBAC is compiled and enforced by Authz once mTLS identities exist (later issue); it passes here.
+                var rbac = Guard(() => Authz.NetworkRbacRuntime.Compile(f.TypedConfig!.Unpack<Skein.Xds.Envoy.Extensions.Filters.Network.Rbac.V3.RBAC>()), errors, fWhere);
+                if (rbac is not null)
+                {
+                    networkRbac.Add(rbac);
+                }
             }
             else
             {
@@ -138,7 +143,7 @@ internal sealed partial class RuntimeCompiler
             }
         }
 
-        return handler is null ? null : new FilterChainRuntime(fc.Name, match, handler, tls);
+        return handler is null ? null : new FilterChainRuntime(fc.Name, match, handler, tls) { NetworkRbac = networkRbac.ToImmutable() };
     }
 
     private HttpConnectionManagerRuntime? CompileHcm(
