@@ -80,6 +80,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
 
         ListenOptions? xds = null;
         ListenOptions? http = null;
+        var observability = new ObservabilityHosting();
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Parse(options.XdsAddress), options.XdsPort, l =>
@@ -87,6 +88,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
                 l.Protocols = HttpProtocols.Http2;
                 xds = l;
             });
+            observability.Listen(k, options, xds!);
             k.Listen(IPAddress.Parse(options.HttpAddress), options.HttpPort, l =>
             {
                 l.Protocols = HttpProtocols.Http1;
@@ -116,6 +118,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
             DisconnectedRetention = options.DisconnectedRetention,
         });
         builder.Services.AddSingleton<XdsServer>();
+        ObservabilityHosting.AddServices(builder.Services, options, observability);
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = 16 * 1024 * 1024;
@@ -130,6 +133,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
         ConfigApi.Map(app);
         RegistryApi.Map(app);
         ProxyApi.Map(app);
+        observability.Map(app, options);
         app.MapGet("/metrics", (ControlPlaneMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/healthz/ready", () => Results.Text("ok\n"));
         return new ControlPlaneHost(app, xds!, http!, options);

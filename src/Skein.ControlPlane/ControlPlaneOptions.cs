@@ -46,6 +46,33 @@ internal sealed record ControlPlaneOptions
     /// <summary>How long a disconnected proxy stays in <c>/api/v1/proxies</c>.</summary>
     public TimeSpan DisconnectedRetention { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// The dashboard's port; null: no dashboard. The command line defaults to 20001; hosts built in process
+    /// (tests) opt in, so they never collide on fixed ports. The same holds for the OTLP port and scraping.
+    /// </summary>
+    public int? DashboardPort { get; init; }
+
+    /// <summary>Address the dashboard binds to; loopback by default.</summary>
+    public string DashboardAddress { get; init; } = "127.0.0.1";
+
+    /// <summary>The OTLP/HTTP trace receiver's port (<c>POST /v1/traces</c>); null: none (the command line defaults to 4318).</summary>
+    public int? OtlpPort { get; init; }
+
+    /// <summary>Address the OTLP receiver binds to; null: the ADS address, which proxies already reach.</summary>
+    public string? OtlpAddress { get; init; }
+
+    /// <summary>How often the embedded scraper reads every proxy's <c>/stats/prometheus</c>; null: never (the command line defaults to 5 s).</summary>
+    public TimeSpan? ScrapeInterval { get; init; }
+
+    /// <summary>Read Istio's metrics from this Prometheus (its HTTP API) instead of scraping the proxies.</summary>
+    public Uri? PrometheusUrl { get; init; }
+
+    /// <summary>How much telemetry history the embedded window keeps.</summary>
+    public TimeSpan TelemetryRetention { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How many traces the built-in receiver keeps (the most recent).</summary>
+    public int MaxTraces { get; init; } = 1000;
+
     public const string Usage = """
         usage: skein-control [options]
           --config-dir DIR         watch DIR (recursively) for YAML/JSON config
@@ -59,12 +86,19 @@ internal sealed record ControlPlaneOptions
           --watch-debounce D       quiet time before reloading --config-dir (default 200ms)
           --mtls                   auto mTLS between sidecars (ISTIO_MUTUAL; needs the proxies' certificates)
           --trust-domain NAME      SPIFFE trust domain (default cluster.local)
+          --dashboard-port N|off   the dashboard (default 20001)
+          --dashboard-address ADDR address the dashboard binds to (default 127.0.0.1)
+          --otlp-port N|off        OTLP/HTTP trace receiver, POST /v1/traces (default 4318)
+          --otlp-address ADDR      address the OTLP receiver binds to (default: the --xds-address)
+          --scrape-interval D|off  how often to scrape every proxy's /stats/prometheus (default 5s)
+          --prometheus-url URL     read metrics from this Prometheus' HTTP API instead of scraping
+          --max-traces N           traces kept in memory for the dashboard and `skein trace` (default 1000)
         """;
 
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad option.</summary>
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
-        var o = new ControlPlaneOptions();
+        var o = new ControlPlaneOptions { DashboardPort = 20001, OtlpPort = 4318, ScrapeInterval = TimeSpan.FromSeconds(5) };
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
@@ -105,6 +139,13 @@ internal sealed record ControlPlaneOptions
                 "--watch-debounce" => o with { WatchDebounce = Duration(name, Value()) },
                 "--mtls" => o with { Mtls = inline is null || bool.Parse(inline) },
                 "--trust-domain" => o with { TrustDomain = Value() },
+                "--dashboard-port" => o with { DashboardPort = OptionalPort(name, Value()) },
+                "--dashboard-address" => o with { DashboardAddress = Address(name, Value()) },
+                "--otlp-port" => o with { OtlpPort = OptionalPort(name, Value()) },
+                "--otlp-address" => o with { OtlpAddress = Address(name, Value()) },
+                "--scrape-interval" => o with { ScrapeInterval = Interval(name, Value()) },
+                "--prometheus-url" => o with { PrometheusUrl = HttpUrl(name, Value()) },
+                "--max-traces" => o with { MaxTraces = Count(name, Value()) },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
         }
@@ -121,6 +162,21 @@ internal sealed record ControlPlaneOptions
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 65535
             ? p
             : throw new ArgumentException($"{name}: \"{value}\" is not a port (0-65535)");
+
+    private static int? OptionalPort(string name, string value) => value == "off" ? null : Port(name, value);
+
+    private static int Count(string name, string value) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 1_000_000
+            ? n
+            : throw new ArgumentException($"{name}: \"{value}\" is not a number from 1 to 1000000");
+
+    private static Uri HttpUrl(string name, string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttp || u.Scheme == Uri.UriSchemeHttps)
+            ? u
+            : throw new ArgumentException($"{name}: \"{value}\" is not an http(s) URL");
+
+    private static TimeSpan? Interval(string name, string value) =>
+        value == "off" ? null : Duration(name, value) is var d && d >= TimeSpan.FromSeconds(1) ? d : throw new ArgumentException($"{name}: must be at least 1s");
 
     private static string Address(string name, string value) =>
         System.Net.IPAddress.TryParse(value, out _) ? value : throw new ArgumentException($"{name}: \"{value}\" is not an IP address");

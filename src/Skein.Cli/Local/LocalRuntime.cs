@@ -415,6 +415,8 @@ internal sealed class LocalRuntime
             }).ToArray()),
             ["INSTANCE_IPS"] = address,
             ["MODE"] = loopback ? "loopback" : "sidecar",
+            // Where skein-control's telemetry scraper finds /stats/prometheus (Istio's key).
+            ["ENVOY_PROMETHEUS_PORT"] = ports.Stats,
         };
         var bootstrap = new JsonObject
         {

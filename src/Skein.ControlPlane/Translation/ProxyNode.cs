@@ -37,6 +37,7 @@ internal sealed record AppPort(int Port, string? Name, PortProtocol Protocol);
 ///   <item><term><c>INSTANCE_IPS</c></term><description>string, comma-separated: the instance's addresses.</description></item>
 ///   <item><term><c>MODE</c></term><description>"sidecar" (default; also "transparent"), "loopback" (also "explicit"), or "proxyless".</description></item>
 ///   <item><term><c>GENERATOR</c></term><description>"grpc" marks a proxyless gRPC client (Istio's convention), as does a user agent starting with "gRPC".</description></item>
+///   <item><term><c>ENVOY_PROMETHEUS_PORT</c></term><description>number or string: the port of the proxy's <c>/stats/prometheus</c> on its instance address (default 15090); the telemetry scraper reads it.</description></item>
 /// </list>
 /// Without metadata, an Istio-style node id <c>sidecar~10.0.0.1~pod.ns~ns.svc.cluster.local</c> supplies the
 /// address and namespace.
@@ -52,6 +53,7 @@ internal sealed record ProxyNode
     public const string InstanceIpsKey = "INSTANCE_IPS";
     public const string ModeKey = "MODE";
     public const string GeneratorKey = "GENERATOR";
+    public const string PrometheusPortKey = "ENVOY_PROMETHEUS_PORT";
 
     public required string Id { get; init; }
 
@@ -75,6 +77,9 @@ internal sealed record ProxyNode
 
     /// <summary>The client's user agent (e.g. "envoy", "skein-proxy", "gRPC Node Pure-JS").</summary>
     public string? UserAgent { get; init; }
+
+    /// <summary>Where the proxy serves <c>/stats/prometheus</c> on its address; null: not said (15090).</summary>
+    public int? PrometheusPort { get; init; }
 
     /// <summary>Reads a proxy's identity from its xDS node.</summary>
     public static ProxyNode FromNode(Node node)
@@ -138,8 +143,16 @@ internal sealed record ProxyNode
             IpAddresses = ips,
             Mode = mode,
             UserAgent = node.UserAgentName.Length > 0 ? node.UserAgentName : null,
+            PrometheusPort = fields is not null && fields.TryGetValue(PrometheusPortKey, out var statsPort) ? ParsePort(statsPort) : null,
         };
     }
+
+    private static int? ParsePort(Value value) => value.KindCase switch
+    {
+        Value.KindOneofCase.NumberValue when value.NumberValue is >= 1 and <= 65535 => (int)value.NumberValue,
+        Value.KindOneofCase.StringValue when int.TryParse(value.StringValue, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is >= 1 and <= 65535 => p,
+        _ => null,
+    };
 
     private static ImmutableArray<AppPort>? ParsePorts(Value value)
     {
