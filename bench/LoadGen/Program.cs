@@ -70,7 +70,7 @@ for (var i = 0; i < total; i++)
         try
         {
             using var response = await client.SendAsync(Request(), HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
-            if ((int)response.StatusCode >= 500)
+            if (!response.IsSuccessStatusCode)
             {
                 Interlocked.Increment(ref failures);
             }
