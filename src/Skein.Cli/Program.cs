@@ -14,6 +14,11 @@ root.Subcommands.Add(GetCommand.Create());
 root.Subcommands.Add(ProxyStatusCommand.Create());
 root.Subcommands.Add(ProxyConfigCommand.Create());
 root.Subcommands.Add(ControlPlaneCommand.Create());
+root.Subcommands.Add(StatCommand.Create());
+root.Subcommands.Add(TopCommand.Create());
+root.Subcommands.Add(TapCommand.Create());
+root.Subcommands.Add(TraceCommand.Create());
+root.Subcommands.Add(DashboardCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 // Ctrl+C cancels the running verb; `skein up` then removes what it started, which takes longer
 // than System.CommandLine's default 2 s grace.

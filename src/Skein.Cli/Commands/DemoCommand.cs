@@ -33,10 +33,15 @@ internal static class DemoCommand
 
             var console = Terminal.Create(Console.Out);
             var mesh = Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(samples, "mesh"));
+            var dashboard = await DashboardCommand.UrlAsync(ControlPlaneConnection.Resolve(null, parse.GetValue(runDir)), cancel).ConfigureAwait(false) ?? "http://127.0.0.1:20001/";
             console.Write(new Rule("[bold]the bookstore mesh is running, with traffic[/]").LeftJustified());
             console.MarkupLine($"""
                   The traffic pod calls http://frontend:9080/ five times a second (every third call as end-user jason).
                   Look at it:
+                    [bold]{Markup.Escape(dashboard)}[/]{new string(' ', Math.Max(1, 60 - dashboard.Length))}the dashboard: topology, charts, traces (or [bold]skein dashboard[/])
+                    [bold]skein stat[/]                                                  success rate, rps and p50/p95/p99 per workload ([bold]skein stat svc[/] per service)
+                    [bold]skein tap reviews-v2[/]                                        its requests, live ([bold]skein top frontend[/]: the busiest paths)
+                    [bold]skein trace[/]                                                 the latest traces as trees of spans
                     [bold]skein exec client-0 -- curl -s http://frontend:9080/[/]        the page, naming the reviews version
                     [bold]skein proxy-status[/]                                          every sidecar in sync with the control plane
                     [bold]skein proxy-config routes frontend[/]                          the routes the frontend's sidecar holds
