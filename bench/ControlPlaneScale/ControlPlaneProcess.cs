@@ -94,7 +94,7 @@ internal sealed partial class ControlPlaneProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "--config-dir", configDir, "--xds-address", "127.0.0.1", "--xds-port", "0", "--http-address", "127.0.0.1", "--http-port", "0" })
+        foreach (var arg in new[] { "--config-dir", configDir, "--xds-address", "127.0.0.1", "--xds-port", "0", "--secure-xds-port", "0", "--http-address", "127.0.0.1", "--http-port", "0" })
         {
             psi.ArgumentList.Add(arg);
         }

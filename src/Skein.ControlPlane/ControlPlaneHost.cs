@@ -27,13 +27,15 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ListenOptions _xdsListen;
     private readonly ListenOptions _httpListen;
+    private readonly ListenOptions _secureListen;
     private ConfigDirectoryWatcher? _watcher;
 
-    private ControlPlaneHost(WebApplication app, ListenOptions xds, ListenOptions http, ControlPlaneOptions options)
+    private ControlPlaneHost(WebApplication app, ListenOptions xds, ListenOptions http, ListenOptions secure, ControlPlaneOptions options)
     {
         _app = app;
         _xdsListen = xds;
         _httpListen = http;
+        _secureListen = secure;
         Options = options;
     }
 
@@ -56,6 +58,11 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
 
     /// <summary>The bound HTTP API port (after <see cref="StartAsync"/>).</summary>
     public int HttpPort => _httpListen.IPEndPoint!.Port;
+
+    /// <summary>The bound TLS port: ADS and the certificate service (after <see cref="StartAsync"/>).</summary>
+    public int SecureXdsPort => _secureListen.IPEndPoint!.Port;
+
+    public Security.MeshCa Ca => _app.Services.GetRequiredService<Security.MeshCa>();
 
     public static ControlPlaneHost Create(ControlPlaneOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
     {
@@ -80,6 +87,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
 
         ListenOptions? xds = null;
         ListenOptions? http = null;
+        ListenOptions? secure = null;
         var observability = new ObservabilityHosting();
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -94,6 +102,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
                 l.Protocols = HttpProtocols.Http1;
                 http = l;
             });
+            Security.SecurityHosting.ListenSecure(k, options, l => secure = l);
             k.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
             k.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
             k.Limits.Http2.MaxStreamsPerConnection = 10_000;
@@ -118,6 +127,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
             DisconnectedRetention = options.DisconnectedRetention,
         });
         builder.Services.AddSingleton<XdsServer>();
+        Security.SecurityHosting.AddSecurity(builder.Services, options);
         ObservabilityHosting.AddServices(builder.Services, options, observability);
         builder.Services.AddGrpc(o =>
         {
@@ -133,10 +143,11 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
         ConfigApi.Map(app);
         RegistryApi.Map(app);
         ProxyApi.Map(app);
+        Security.SecurityHosting.Map(app);
         observability.Map(app, options);
         app.MapGet("/metrics", (ControlPlaneMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4"));
         app.MapGet("/healthz/ready", () => Results.Text("ok\n"));
-        return new ControlPlaneHost(app, xds!, http!, options);
+        return new ControlPlaneHost(app, xds!, http!, secure!, options);
     }
 
     /// <summary>Loads persisted state and the config directory, builds the first snapshot, and starts serving.</summary>
@@ -148,6 +159,7 @@ internal sealed partial class ControlPlaneHost : IAsyncDisposable
         Store.LoadPersisted(0);
         Registry.LoadPersisted();
         _ = services.GetRequiredService<XdsServer>();
+        _ = services.GetRequiredService<Security.MeshCa>(); // load or create the CA now: a broken plug-in CA stops the start
 
         if (Options.ConfigDir is { } dir)
         {

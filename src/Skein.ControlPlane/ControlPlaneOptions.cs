@@ -35,10 +35,37 @@ internal sealed record ControlPlaneOptions
     public TimeSpan WatchDebounce { get; init; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
-    /// Auto mTLS: send ISTIO_MUTUAL to destinations with sidecars when no DestinationRule says otherwise,
-    /// and give inbound listeners TLS filter chains. Off until the certificate authority exists.
+    /// Auto mTLS (Istio's default): send ISTIO_MUTUAL to destinations with sidecars when no DestinationRule says
+    /// otherwise, and give inbound listeners TLS filter chains as PeerAuthentication asks (PERMISSIVE by default).
     /// </summary>
-    public bool Mtls { get; init; }
+    public bool Mtls { get; init; } = true;
+
+    /// <summary>The TLS port serving ADS and the certificate service (Istio's 15012).</summary>
+    public int SecureXdsPort { get; init; } = 15012;
+
+    /// <summary>Plug-in CA files (Istio's cacerts): signing certificate, key, chain to the root, root bundle.</summary>
+    public string? CaCertFile { get; init; }
+
+    public string? CaKeyFile { get; init; }
+
+    public string? CaChainFile { get; init; }
+
+    public string? RootCertFile { get; init; }
+
+    /// <summary>A directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (Istio's cacerts secret).</summary>
+    public string? CaCertsDir { get; init; }
+
+    /// <summary>Lifetime of workload certificates when the request does not ask for less.</summary>
+    public TimeSpan WorkloadCertTtl { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>The longest lifetime a certificate request may ask for.</summary>
+    public TimeSpan MaxWorkloadCertTtl { get; init; } = TimeSpan.FromDays(90);
+
+    /// <summary>Kubeconfig used to check service-account tokens with TokenReview (in-cluster config when running in a pod).</summary>
+    public string? Kubeconfig { get; init; }
+
+    /// <summary>The audience service-account tokens must carry (Istio's <c>istio-ca</c>).</summary>
+    public string TokenAudience { get; init; } = "istio-ca";
 
     /// <summary>The SPIFFE trust domain of workload identities.</summary>
     public string TrustDomain { get; init; } = MeshConventions.DefaultDomain;
@@ -84,13 +111,24 @@ internal sealed record ControlPlaneOptions
           --push-debounce D        quiet time before pushing a change (default 100ms)
           --push-debounce-max D    longest a push is delayed by a stream of changes (default 10s)
           --watch-debounce D       quiet time before reloading --config-dir (default 200ms)
-          --mtls                   auto mTLS between sidecars (ISTIO_MUTUAL; needs the proxies' certificates)
+          --secure-xds-port N      ADS and certificate service over TLS (default 15012)
+          --mtls BOOL              auto mTLS between sidecars (default true; --mtls=false sends plaintext unless config asks for TLS)
           --trust-domain NAME      SPIFFE trust domain (default cluster.local)
-          --dashboard-port N|off   the dashboard (default 20001)
+          --cacerts DIR            plug-in CA directory: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem
+          --ca-cert FILE           plug-in CA signing certificate (with --ca-key and --root-cert; --ca-chain optional)
+          --ca-key FILE            plug-in CA private key
+          --ca-chain FILE          certificates from the signing certificate up to the root
+          --root-cert FILE         root certificate(s) workloads trust (several during a root rotation)
+          --workload-cert-ttl D    lifetime of workload certificates (default 24h)
+          --max-workload-cert-ttl D  longest lifetime a request may ask for (default 2160h)
+          --kubeconfig FILE        check service-account tokens with TokenReview through this cluster
+          --token-audience NAME    audience service-account tokens must carry (default istio-ca)
+          Without plug-in files the CA is created in --data-dir/ca on first start (ECDSA P-256, 10 years).
+          --dashboard-port N|off   the dashboard (default 20001; 0 when --http-port is 0)
           --dashboard-address ADDR address the dashboard binds to (default 127.0.0.1)
-          --otlp-port N|off        OTLP/HTTP trace receiver, POST /v1/traces (default 4318)
+          --otlp-port N|off        OTLP/HTTP trace receiver, POST /v1/traces (default 4318; 0 when --http-port is 0)
           --otlp-address ADDR      address the OTLP receiver binds to (default: the --xds-address)
-          --scrape-interval D|off  how often to scrape every proxy's /stats/prometheus (default 5s)
+          --scrape-interval D|off  how often to scrape every proxy's /stats/prometheus (default 5s; off when --http-port is 0)
           --prometheus-url URL     read metrics from this Prometheus' HTTP API instead of scraping
           --max-traces N           traces kept in memory for the dashboard and `skein trace` (default 1000)
         """;
@@ -98,6 +136,8 @@ internal sealed record ControlPlaneOptions
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> naming the bad option.</summary>
     public static ControlPlaneOptions Parse(IReadOnlyList<string> args)
     {
+        bool Given(string option) => args.Any(a => a == option || a.StartsWith(option + "=", StringComparison.Ordinal));
+
         var o = new ControlPlaneOptions { DashboardPort = 20001, OtlpPort = 4318, ScrapeInterval = TimeSpan.FromSeconds(5) };
         for (var i = 0; i < args.Count; i++)
         {
@@ -137,7 +177,17 @@ internal sealed record ControlPlaneOptions
                 "--push-debounce" => o with { PushDebounce = Duration(name, Value()) },
                 "--push-debounce-max" => o with { PushDebounceMax = Duration(name, Value()) },
                 "--watch-debounce" => o with { WatchDebounce = Duration(name, Value()) },
-                "--mtls" => o with { Mtls = inline is null || bool.Parse(inline) },
+                "--mtls" => o with { Mtls = Flag(name, inline, args, ref i) },
+                "--secure-xds-port" => o with { SecureXdsPort = Port(name, Value()) },
+                "--cacerts" => o with { CaCertsDir = Value() },
+                "--ca-cert" => o with { CaCertFile = Value() },
+                "--ca-key" => o with { CaKeyFile = Value() },
+                "--ca-chain" => o with { CaChainFile = Value() },
+                "--root-cert" => o with { RootCertFile = Value() },
+                "--workload-cert-ttl" => o with { WorkloadCertTtl = Positive(name, Value()) },
+                "--max-workload-cert-ttl" => o with { MaxWorkloadCertTtl = Positive(name, Value()) },
+                "--kubeconfig" => o with { Kubeconfig = Value() },
+                "--token-audience" => o with { TokenAudience = Value() },
                 "--trust-domain" => o with { TrustDomain = Value() },
                 "--dashboard-port" => o with { DashboardPort = OptionalPort(name, Value()) },
                 "--dashboard-address" => o with { DashboardAddress = Address(name, Value()) },
@@ -150,13 +200,56 @@ internal sealed record ControlPlaneOptions
             };
         }
 
+        // A control plane started on ephemeral ports (tests, benchmarks) gets no fixed telemetry ports and does not
+        // scrape the (often simulated) proxies, unless asked: fixed ports would collide, scrapes would go nowhere.
+        if (o.HttpPort == 0)
+        {
+            o = o with
+            {
+                DashboardPort = Given("--dashboard-port") ? o.DashboardPort : 0,
+                OtlpPort = Given("--otlp-port") ? o.OtlpPort : 0,
+                ScrapeInterval = Given("--scrape-interval") ? o.ScrapeInterval : null,
+            };
+        }
+
         if (o.PushDebounceMax < o.PushDebounce)
         {
             throw new ArgumentException("--push-debounce-max must not be shorter than --push-debounce");
         }
 
+        if ((o.CaCertFile, o.CaKeyFile, o.RootCertFile) is not (null, null, null)
+            && (o.CaCertFile is null || o.CaKeyFile is null || o.RootCertFile is null))
+        {
+            throw new ArgumentException("--ca-cert, --ca-key and --root-cert go together");
+        }
+
+        if (o.CaCertsDir is not null && o.CaCertFile is not null)
+        {
+            throw new ArgumentException("--cacerts and --ca-cert are alternatives; give one");
+        }
+
+        if (o.MaxWorkloadCertTtl < o.WorkloadCertTtl)
+        {
+            throw new ArgumentException("--max-workload-cert-ttl must not be shorter than --workload-cert-ttl");
+        }
+
         return o;
     }
+
+    /// <summary>A boolean flag: <c>--mtls</c>, <c>--mtls=false</c> or <c>--mtls false</c>.</summary>
+    private static bool Flag(string name, string? inline, IReadOnlyList<string> args, ref int i)
+    {
+        var text = inline;
+        if (text is null && i + 1 < args.Count && args[i + 1] is "true" or "false")
+        {
+            text = args[++i];
+        }
+
+        return text is null || (bool.TryParse(text, out var b) ? b : throw new ArgumentException($"{name}: \"{text}\" is not true or false"));
+    }
+
+    private static TimeSpan Positive(string name, string value) =>
+        Duration(name, value) is { } d && d > TimeSpan.Zero ? d : throw new ArgumentException($"{name}: must be longer than 0");
 
     private static int Port(string name, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 65535

@@ -24,14 +24,16 @@ public sealed class ControlPlaneOptionsTests
     }
 
     [Fact]
-    public void Parse_Defaults_IstioPortsAndMtlsOff()
+    public void Parse_Defaults_IstioPortsAndMtlsOn()
     {
         var o = ControlPlaneOptions.Parse([]);
 
         Assert.Equal((15010, 15014), (o.XdsPort, o.HttpPort));
         Assert.Equal(TimeSpan.FromMilliseconds(100), o.PushDebounce);
         Assert.Equal(TimeSpan.FromSeconds(10), o.PushDebounceMax);
-        Assert.False(o.Mtls);
+        Assert.True(o.Mtls); // Istio's default: auto mTLS, PERMISSIVE
+        Assert.Equal(15012, o.SecureXdsPort);
+        Assert.Equal(TimeSpan.FromHours(24), o.WorkloadCertTtl);
     }
 
     [Theory]

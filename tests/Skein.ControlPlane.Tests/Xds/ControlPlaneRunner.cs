@@ -43,6 +43,7 @@ internal sealed class ControlPlaneRunner : IAsyncDisposable
         {
             ConfigDir = Path.Combine(root, "config"),
             XdsPort = 0,
+            SecureXdsPort = 0,
             HttpPort = 0,
             XdsAddress = "127.0.0.1",
             HttpAddress = "127.0.0.1",

@@ -204,7 +204,7 @@ public sealed partial class InteropMesh : IAsyncLifetime, IDisposable
             "timeout",
             [
                 "--kill-after=5", ControlPlaneLifetimeCap, "dotnet", Path.Combine(AppContext.BaseDirectory, "skein-control.dll"),
-                "--xds-address", "127.0.0.1", "--xds-port", "0",
+                "--xds-address", "127.0.0.1", "--xds-port", "0", "--secure-xds-port", "0",
                 "--http-address", "127.0.0.1", "--http-port", "0",
                 "--push-debounce", "20ms",
             ],
