@@ -49,7 +49,7 @@ internal static class RegistryApi
                 w.WriteStartObject();
                 w.WriteString("id", registration.Id);
                 w.WriteString("action", changed ? "registered" : "unchanged");
-                w.WriteNumber("version", state.Current.Version);
+                w.WriteNumber("version", state.PendingVersion); // the version that will hold this change
                 w.WriteEndObject();
             });
         });
@@ -61,7 +61,7 @@ internal static class RegistryApi
                     w.WriteStartObject();
                     w.WriteString("id", id);
                     w.WriteString("action", "deregistered");
-                    w.WriteNumber("version", state.Current.Version);
+                    w.WriteNumber("version", state.PendingVersion); // the version that will hold this change
                     w.WriteEndObject();
                 })
                 : ApiJson.Error(StatusCodes.Status404NotFound, $"instance {id} is not registered"));

@@ -7,10 +7,13 @@ using Skein.ControlPlane.Registry;
 namespace Skein.ControlPlane.Mesh;
 
 /// <summary>
-/// Joins the config store and the instance registry into <see cref="MeshSnapshot"/>s: every change to
-/// either rebuilds the snapshot under a lock, gives it the next version, publishes it with one volatile
-/// write and raises <see cref="Changed"/>. The version counter survives restarts in the data directory,
-/// so versions only go up.
+/// Joins the config store and the instance registry into <see cref="MeshSnapshot"/>s: a change rebuilds the
+/// snapshot under a lock, gives it the next version, publishes it with one volatile write and raises
+/// <see cref="Changed"/>. Config changes rebuild at once (the API answers with the version that holds them);
+/// registry changes are coalesced: the version they will be in is reserved at once and the rebuild runs after
+/// a short quiet time (<see cref="RegistryDebounce"/>), so a burst of registrations costs one rebuild. Reading
+/// <see cref="Current"/> while a rebuild is pending builds it first, so readers always see every change made
+/// before the read. The version counter survives restarts in the data directory, so versions only go up.
 /// </summary>
 internal sealed partial class MeshState
 {
@@ -23,6 +26,8 @@ internal sealed partial class MeshState
     private readonly ILogger _logger;
     private MeshSnapshot _current;
     private long _version;
+    private long _reserved; // the version a pending registry change will get (0: none pending)
+    private int _loopRunning;
 
     public MeshState(
         MeshConfigStore store,
@@ -43,29 +48,63 @@ internal sealed partial class MeshState
         _version = ReadVersion(data);
         _current = MeshSnapshot.Empty(settings);
         _store.Changed += _ => Rebuild();
-        _registry.Changed += () => Rebuild();
+        _registry.Changed += ScheduleRebuild;
     }
+
+    /// <summary>How long registry changes must be quiet before the snapshot is rebuilt (at most 10× that after the first).</summary>
+    public TimeSpan RegistryDebounce { get; init; } = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Raised after each new snapshot is published, outside the lock.</summary>
     public event Action<MeshSnapshot>? Changed;
 
     public MeshSettings Settings { get; }
 
-    public MeshSnapshot Current => Volatile.Read(ref _current);
+    public MeshSnapshot Current
+    {
+        get
+        {
+            if (Interlocked.Read(ref _reserved) != 0)
+            {
+                Rebuild(pendingOnly: true);
+            }
+
+            return Volatile.Read(ref _current);
+        }
+    }
+
+    /// <summary>The version that holds every change made so far (a pending registry change's reserved version).</summary>
+    public long PendingVersion
+    {
+        get
+        {
+            var reserved = Interlocked.Read(ref _reserved);
+            return reserved != 0 ? reserved : Volatile.Read(ref _current).Version;
+        }
+    }
 
     /// <summary>The last version handed out (persisted), for the config store to continue from.</summary>
     public long LastVersion => Interlocked.Read(ref _version);
 
     /// <summary>Builds and publishes a snapshot of the current config and instances.</summary>
-    public MeshSnapshot Rebuild()
+    public MeshSnapshot Rebuild() => Rebuild(pendingOnly: false);
+
+    private MeshSnapshot Rebuild(bool pendingOnly)
     {
         MeshSnapshot snapshot;
         lock (_gate)
         {
+            var reserved = Interlocked.Read(ref _reserved);
+            if (pendingOnly && reserved == 0)
+            {
+                return _current; // built meanwhile by another reader or the debounce loop
+            }
+
             var config = _store.Current;
-            var registry = ServiceRegistryBuilder.Build(config, _registry.Instances.Values, _vips);
-            var version = Interlocked.Increment(ref _version);
-            snapshot = MeshSnapshot.Create(version, _time.GetUtcNow(), config, registry, Settings);
+            var previous = _current;
+            var registry = ServiceRegistryBuilder.Build(config, _registry.Instances.Values, _vips, previous.AllServices);
+            var version = reserved != 0 ? reserved : Interlocked.Increment(ref _version);
+            Interlocked.Exchange(ref _reserved, 0);
+            snapshot = MeshSnapshot.Create(version, _time.GetUtcNow(), config, registry, Settings, previous);
             Volatile.Write(ref _current, snapshot);
             WriteVersion(version);
         }
@@ -73,6 +112,62 @@ internal sealed partial class MeshState
         Log.SnapshotBuilt(_logger, snapshot.Version, snapshot.Config.Resources.Length, snapshot.Services.Length, snapshot.Instances.Length);
         Changed?.Invoke(snapshot);
         return snapshot;
+    }
+
+    /// <summary>A registry change: reserve its version now, rebuild once changes have been quiet for a moment.</summary>
+    private void ScheduleRebuild()
+    {
+        lock (_gate)
+        {
+            if (Interlocked.Read(ref _reserved) == 0)
+            {
+                Interlocked.Exchange(ref _reserved, Interlocked.Increment(ref _version));
+            }
+
+            Volatile.Write(ref _lastRegistryChange, _time.GetTimestamp());
+        }
+
+        if (Interlocked.CompareExchange(ref _loopRunning, 1, 0) == 0)
+        {
+            _ = Task.Run(DebounceLoopAsync);
+        }
+    }
+
+    private long _lastRegistryChange;
+
+    private async Task DebounceLoopAsync()
+    {
+        try
+        {
+            var first = _time.GetTimestamp();
+            while (true)
+            {
+                var sinceLast = _time.GetElapsedTime(Volatile.Read(ref _lastRegistryChange));
+                var sinceFirst = _time.GetElapsedTime(first);
+                var max = RegistryDebounce * 10;
+                if (sinceLast >= RegistryDebounce || sinceFirst >= max)
+                {
+                    break;
+                }
+
+                var wait = TimeSpan.FromTicks(Math.Min((RegistryDebounce - sinceLast).Ticks, (max - sinceFirst).Ticks));
+                await Task.Delay(wait, _time);
+            }
+
+            Rebuild(pendingOnly: true);
+        }
+        catch (Exception e)
+        {
+            Log.RebuildFailed(_logger, e.Message);
+        }
+        finally
+        {
+            Volatile.Write(ref _loopRunning, 0);
+            if (Interlocked.Read(ref _reserved) != 0 && Interlocked.CompareExchange(ref _loopRunning, 1, 0) == 0)
+            {
+                _ = Task.Run(DebounceLoopAsync); // a change arrived while the loop was finishing
+            }
+        }
     }
 
     private static long ReadVersion(DataDirectory data)
@@ -118,5 +213,8 @@ internal sealed partial class MeshState
 
         [LoggerMessage(2, LogLevel.Error, "cannot persist the version counter: {Message}")]
         public static partial void PersistFailed(ILogger logger, string message);
+
+        [LoggerMessage(3, LogLevel.Error, "rebuilding the mesh snapshot after a registry change failed: {Message}")]
+        public static partial void RebuildFailed(ILogger logger, string message);
     }
 }

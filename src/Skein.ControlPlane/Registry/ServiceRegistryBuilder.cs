@@ -20,7 +20,12 @@ internal static class ServiceRegistryBuilder
     /// <summary>Label that marks a WorkloadEntry as running a sidecar (Istio's auto mTLS convention).</summary>
     public const string TlsModeLabel = "security.istio.io/tlsMode";
 
-    public static ServiceRegistry Build(ConfigSnapshot config, IEnumerable<InstanceRegistration> registrations, VipAllocator vips)
+    /// <param name="config">The config in force.</param>
+    /// <param name="registrations">The registered instances.</param>
+    /// <param name="vips">Keeps service addresses stable.</param>
+    /// <param name="previous">The services of the previous snapshot: a service whose content did not change is
+    /// kept as the same object, so that comparing snapshots is cheap.</param>
+    public static ServiceRegistry Build(ConfigSnapshot config, IEnumerable<InstanceRegistration> registrations, VipAllocator vips, ImmutableArray<MeshService> previous = default)
     {
         var workloads = config.Resources.OfType<Workload>().ToDictionary(w => (w.Namespace, w.Name));
         var instances = new List<WorkloadInstance>();
@@ -39,11 +44,23 @@ internal static class ServiceRegistryBuilder
 
         instances.Sort((a, b) => string.CompareOrdinal(a.Id, b.Id));
 
+        // Instances by namespace (in id order): a selector only picks instances of its own namespace.
+        var byNamespace = new Dictionary<string, List<WorkloadInstance>>(StringComparer.Ordinal);
+        foreach (var instance in instances)
+        {
+            if (!byNamespace.TryGetValue(instance.Namespace, out var list))
+            {
+                byNamespace[instance.Namespace] = list = [];
+            }
+
+            list.Add(instance);
+        }
+
         var services = new List<MeshService>();
         var hosts = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         foreach (var s in config.Resources.OfType<Service>())
         {
-            if (BuildService(s, instances) is { } service && hosts.Add(service.Host))
+            if (BuildService(s, byNamespace.GetValueOrDefault(s.Namespace) ?? []) is { } service && hosts.Add(service.Host))
             {
                 services.Add(service);
             }
@@ -72,6 +89,23 @@ internal static class ServiceRegistryBuilder
             if (assigned.TryGetValue(services[i].Host, out var vip) && services[i].Vip != vip)
             {
                 services[i] = services[i] with { Vip = vip };
+            }
+        }
+
+        if (!previous.IsDefaultOrEmpty)
+        {
+            var old = new Dictionary<string, MeshService>(previous.Length, StringComparer.OrdinalIgnoreCase);
+            foreach (var s in previous)
+            {
+                old.TryAdd(s.Host, s);
+            }
+
+            for (var i = 0; i < services.Count; i++)
+            {
+                if (old.TryGetValue(services[i].Host, out var same) && Mesh.RegistryEquality.Same(same, services[i]))
+                {
+                    services[i] = same;
+                }
             }
         }
 

@@ -66,7 +66,7 @@ internal static class AuthorizationGenerator
 
     /// <summary>The policies that apply to the proxy's workload, by namespace then name.</summary>
     internal static List<AuthorizationPolicy> Applicable(MeshSnapshot snapshot, ResolvedProxy proxy) =>
-        [.. snapshot.Config.Resources.OfType<AuthorizationPolicy>()
+        [.. snapshot.AuthorizationPolicies
             .Where(p => p.Spec is { } spec && spec.Action != AuthorizationAction.Custom && spec.TargetRef is null && spec.TargetRefs is not { Count: > 0 })
             .Where(p => (p.Namespace == proxy.Namespace || MeshConventions.RootNamespaces.Contains(p.Namespace))
                 && (p.Spec!.Selector?.MatchLabels is not { } labels || MeshConventions.Selects(labels, proxy.Labels)))

@@ -38,35 +38,49 @@ internal static class ClusterGenerator
     /// <summary>Clusters for traffic leaving the proxy; they depend on the proxy's namespace and mode only.</summary>
     public static List<Cluster> Outbound(MeshSnapshot snapshot, ResolvedProxy proxy)
     {
-        var proxyless = proxy.Mode == ProxyMode.Proxyless;
         var clusters = new List<Cluster>();
         foreach (var service in snapshot.Services)
         {
-            if (proxyless && (service.Host.StartsWith('*') || service.Resolution == ServiceResolution.Passthrough))
+            OutboundFor(snapshot, proxy, service, clusters);
+        }
+
+        clusters.AddRange(OutboundShared(proxy));
+        return clusters;
+    }
+
+    /// <summary>The outbound clusters of one service (the translation cache generates them service by service).</summary>
+    public static void OutboundFor(MeshSnapshot snapshot, ResolvedProxy proxy, MeshService service, List<Cluster> clusters)
+    {
+        var proxyless = proxy.Mode == ProxyMode.Proxyless;
+        if (proxyless && (service.Host.StartsWith('*') || service.Resolution == ServiceResolution.Passthrough))
+        {
+            return;
+        }
+
+        var rule = snapshot.DestinationRuleFor(service.Host, proxy.Namespace, service.Namespace);
+        foreach (var port in service.Ports)
+        {
+            if (proxyless && !port.Protocol.IsHttp())
             {
                 continue;
             }
 
-            var rule = snapshot.DestinationRuleFor(service.Host, proxy.Namespace, service.Namespace);
-            foreach (var port in service.Ports)
+            clusters.Add(Build(snapshot, proxy, service, port, rule, null));
+            foreach (var subset in rule?.Spec?.Subsets ?? [])
             {
-                if (proxyless && !port.Protocol.IsHttp())
+                if (subset.Name is not null)
                 {
-                    continue;
-                }
-
-                clusters.Add(Build(snapshot, proxy, service, port, rule, null));
-                foreach (var subset in rule?.Spec?.Subsets ?? [])
-                {
-                    if (subset.Name is not null)
-                    {
-                        clusters.Add(Build(snapshot, proxy, service, port, rule, subset));
-                    }
+                    clusters.Add(Build(snapshot, proxy, service, port, rule, subset));
                 }
             }
         }
+    }
 
-        if (!proxyless)
+    /// <summary>Outbound clusters that belong to no service.</summary>
+    public static List<Cluster> OutboundShared(ResolvedProxy proxy)
+    {
+        var clusters = new List<Cluster>();
+        if (proxy.Mode != ProxyMode.Proxyless)
         {
             clusters.Add(new Cluster
             {

@@ -19,37 +19,43 @@ internal static class EndpointGenerator
 {
     public static List<ClusterLoadAssignment> Generate(MeshSnapshot snapshot, ResolvedProxy proxy)
     {
-        var loopback = proxy.Mode == ProxyMode.Loopback;
         var result = new List<ClusterLoadAssignment>();
         foreach (var service in snapshot.Services)
         {
-            if (service.Resolution != ServiceResolution.Static || service.Host.StartsWith('*'))
-            {
-                continue;
-            }
-
-            var rule = snapshot.DestinationRuleFor(service.Host, proxy.Namespace, service.Namespace);
-            foreach (var port in service.Ports)
-            {
-                result.Add(Assignment(ResourceNames.OutboundCluster(port.Port, null, service.Host), service.Endpoints, port.Port, loopback));
-                foreach (var subset in rule?.Spec?.Subsets ?? [])
-                {
-                    if (subset.Name is null)
-                    {
-                        continue;
-                    }
-
-                    result.Add(Assignment(
-                        ResourceNames.OutboundCluster(port.Port, subset.Name, service.Host),
-                        InSubset(service, subset),
-                        port.Port,
-                        loopback));
-                }
-            }
+            ForService(snapshot, proxy, service, result);
         }
 
         result.Sort((a, b) => string.CompareOrdinal(a.ClusterName, b.ClusterName));
         return result;
+    }
+
+    /// <summary>The load assignments of one service (the translation cache generates them service by service).</summary>
+    public static void ForService(MeshSnapshot snapshot, ResolvedProxy proxy, MeshService service, List<ClusterLoadAssignment> result)
+    {
+        var loopback = proxy.Mode == ProxyMode.Loopback;
+        if (service.Resolution != ServiceResolution.Static || service.Host.StartsWith('*'))
+        {
+            return;
+        }
+
+        var rule = snapshot.DestinationRuleFor(service.Host, proxy.Namespace, service.Namespace);
+        foreach (var port in service.Ports)
+        {
+            result.Add(Assignment(ResourceNames.OutboundCluster(port.Port, null, service.Host), service.Endpoints, port.Port, loopback));
+            foreach (var subset in rule?.Spec?.Subsets ?? [])
+            {
+                if (subset.Name is null)
+                {
+                    continue;
+                }
+
+                result.Add(Assignment(
+                    ResourceNames.OutboundCluster(port.Port, subset.Name, service.Host),
+                    InSubset(service, subset),
+                    port.Port,
+                    loopback));
+            }
+        }
     }
 
     /// <summary>The endpoints of a service that carry every label of the subset.</summary>

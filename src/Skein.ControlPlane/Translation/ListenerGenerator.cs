@@ -39,12 +39,22 @@ internal static class ListenerGenerator
             return Proxyless(snapshot, proxy);
         }
 
-        var listeners = Outbound(snapshot, proxy);
-        listeners.Add(VirtualOutbound());
+        var listeners = SidecarOutbound(snapshot, proxy);
         listeners.Add(VirtualInbound(snapshot, proxy));
         listeners.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         return listeners;
     }
+
+    /// <summary>A sidecar's outbound listeners (they depend on its namespace and the labels routes read, not on its ports).</summary>
+    internal static List<Listener> SidecarOutbound(MeshSnapshot snapshot, ResolvedProxy proxy)
+    {
+        var listeners = Outbound(snapshot, proxy);
+        listeners.Add(VirtualOutbound());
+        return listeners;
+    }
+
+    /// <summary>A sidecar's <c>virtualInbound</c> listener (it depends on the proxy's whole shape).</summary>
+    internal static Listener SidecarInbound(MeshSnapshot snapshot, ResolvedProxy proxy) => VirtualInbound(snapshot, proxy);
 
     private static List<Listener> Outbound(MeshSnapshot snapshot, ResolvedProxy proxy)
     {

@@ -14,8 +14,13 @@ namespace Skein.ControlPlane.Translation;
 /// </summary>
 internal static class RouteGenerator
 {
-    public static List<RouteConfiguration> Generate(MeshSnapshot snapshot, ResolvedProxy proxy)
+    /// <param name="snapshot">The mesh.</param>
+    /// <param name="proxy">The proxy.</param>
+    /// <param name="routes">The routes of one service port (default: <see cref="HttpRouteTranslator.RoutesFor"/>;
+    /// the translation cache passes its per-service cache).</param>
+    public static List<RouteConfiguration> Generate(MeshSnapshot snapshot, ResolvedProxy proxy, Func<MeshService, int, IEnumerable<Route>>? routes = null)
     {
+        routes ??= (service, port) => HttpRouteTranslator.RoutesFor(snapshot, proxy, service, port);
         var result = new List<RouteConfiguration>();
         if (proxy.Mode == ProxyMode.Proxyless)
         {
@@ -31,7 +36,7 @@ internal static class RouteGenerator
                     if (port.Protocol.IsHttp())
                     {
                         var name = ResourceNames.ProxylessListener(service.Host, port.Port);
-                        var vh = VirtualHost(snapshot, proxy, service, port.Port, new HashSet<string>(StringComparer.OrdinalIgnoreCase));
+                        var vh = VirtualHost(proxy, service, port.Port, new HashSet<string>(StringComparer.OrdinalIgnoreCase), routes);
                         var rc = new RouteConfiguration { Name = name, ValidateClusters = false };
                         if (vh is not null)
                         {
@@ -53,7 +58,7 @@ internal static class RouteGenerator
             var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var service in services)
             {
-                if (VirtualHost(snapshot, proxy, service, port, used) is { } vh)
+                if (VirtualHost(proxy, service, port, used, routes) is { } vh)
                 {
                     rc.VirtualHosts.Add(vh);
                 }
@@ -129,7 +134,7 @@ internal static class RouteGenerator
         return domains;
     }
 
-    private static VirtualHost? VirtualHost(MeshSnapshot snapshot, ResolvedProxy proxy, MeshService service, int port, HashSet<string> used)
+    private static VirtualHost? VirtualHost(ResolvedProxy proxy, MeshService service, int port, HashSet<string> used, Func<MeshService, int, IEnumerable<Route>> routes)
     {
         var domains = Domains(service, port, proxy).Where(used.Add).ToList();
         if (domains.Count == 0)
@@ -139,7 +144,7 @@ internal static class RouteGenerator
 
         var vh = new VirtualHost { Name = $"{service.Host}:{port}" };
         vh.Domains.AddRange(domains);
-        vh.Routes.AddRange(HttpRouteTranslator.RoutesFor(snapshot, proxy, service, port));
+        vh.Routes.AddRange(routes(service, port));
         return vh;
     }
 }

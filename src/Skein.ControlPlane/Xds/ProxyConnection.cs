@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Skein.ControlPlane.Translation;
 using Skein.Xds;
 
@@ -19,7 +18,8 @@ internal sealed class WatchState(string typeUrl)
     /// <summary>All resources of the type (LDS/CDS with no names, or "*").</summary>
     public bool Wildcard { get; set; }
 
-    public ImmutableSortedSet<string> Names { get; set; } = ImmutableSortedSet.Create<string>(StringComparer.Ordinal);
+    /// <summary>The names subscribed to (interned: proxies with the same subscription share one set).</summary>
+    public SubscriptionSet Names { get; set; } = SubscriptionSet.Empty;
 
     public string? NonceSent { get; set; }
 
@@ -28,6 +28,12 @@ internal sealed class WatchState(string typeUrl)
     public ulong HashSent { get; set; }
 
     public IReadOnlyList<XdsResource> Sent { get; set; } = [];
+
+    /// <summary>The generated resources <see cref="Sent"/> was taken from (unchanged: nothing to compare).</summary>
+    public TypeResources? SentFrom { get; set; }
+
+    /// <summary>The subscription <see cref="Sent"/> was selected for.</summary>
+    public SubscriptionSet? SentNames { get; set; }
 
     public DateTimeOffset? SentAt { get; set; }
 

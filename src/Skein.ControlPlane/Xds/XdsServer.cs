@@ -24,6 +24,13 @@ internal sealed record XdsServerOptions
     public TimeSpan InitialGather { get; init; } = TimeSpan.FromMilliseconds(20);
 
     public TimeSpan DisconnectedRetention { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Responses being written at once, all streams together: bounds the memory that serialized
+    /// responses waiting for slow readers hold (a sidecar's CDS or EDS is megabytes in a large mesh).</summary>
+    public int ConcurrentWrites { get; init; } = 16;
+
+    /// <summary>A write that takes longer than this gives its slot to others (it goes on, outside the bound).</summary>
+    public TimeSpan WriteSlotTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -56,6 +63,7 @@ internal sealed partial class XdsServer : IDisposable
     private readonly PushDebouncer _debouncer;
     private readonly ConcurrentDictionary<string, ProxyConnection> _connections = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly WriteLimiter _writes;
     private long _streams;
 
     public XdsServer(MeshState state, TranslationCache cache, XdsServerOptions options, ControlPlaneMetrics metrics, TimeProvider time, ILogger<XdsServer> logger)
@@ -66,6 +74,7 @@ internal sealed partial class XdsServer : IDisposable
         _metrics = metrics;
         _time = time;
         _logger = logger;
+        _writes = new WriteLimiter(options.ConcurrentWrites, options.WriteSlotTimeout);
         _debouncer = new PushDebouncer(options.PushDebounce, options.PushDebounceMax, time, () => PushAll(_state.Current));
         _state.Changed += snapshot =>
         {
@@ -379,7 +388,7 @@ internal sealed partial class XdsServer : IDisposable
             wildcard = false;
         }
 
-        var set = names.Where(n => n != "*").ToImmutableSortedSet(StringComparer.Ordinal);
+        var set = SubscriptionSet.Of(names);
         var changed = wildcard != watch.Wildcard || !set.SetEquals(watch.Names);
         watch.Wildcard = wildcard;
         watch.Names = set;
@@ -402,32 +411,37 @@ internal sealed partial class XdsServer : IDisposable
     {
         var pending = _cache.GetAsync(snapshot, connection.Node, watch.TypeUrl);
         var resources = pending is null ? null : await pending;
+        if (!force && resources is not null && ReferenceEquals(resources, watch.SentFrom) && watch.Names == watch.SentNames)
+        {
+            return; // the same generated resources as last time: nothing changed for this proxy
+        }
+
         IReadOnlyList<XdsResource> items;
+        ulong hash;
         if (resources is null)
         {
             items = [];
+            hash = TypeResources.HashOf(items);
         }
         else if (watch.Wildcard)
         {
-            items = resources.Items;
+            items = resources;
+            hash = resources.Hash;
         }
         else
         {
-            var list = new List<XdsResource>(watch.Names.Count);
-            foreach (var name in watch.Names)
-            {
-                if (resources.ByName.TryGetValue(name, out var item))
-                {
-                    list.Add(item);
-                }
-            }
-
-            items = list;
+            var selection = resources.Select(watch.Names); // shared by proxies with the same subscription
+            items = selection.Items;
+            hash = selection.Hash;
         }
 
-        var hash = TypeResources.HashOf(items);
         if (!force && hash == watch.HashSent)
         {
+            connection.Update(() =>
+            {
+                watch.SentFrom = resources;
+                watch.SentNames = watch.Names;
+            });
             return; // nothing changed for this proxy (or it is exactly what the proxy refused)
         }
 
@@ -439,9 +453,16 @@ internal sealed partial class XdsServer : IDisposable
             Nonce = connection.NextNonce(),
             ControlPlane = new Skein.Xds.Envoy.Config.Core.V3.ControlPlane { Identifier = "skein-control" },
         };
-        foreach (var item in items)
+        if (watch.Wildcard && resources is not null)
         {
-            response.Resources.Add(item.Any);
+            resources.AddTo(response.Resources);
+        }
+        else
+        {
+            foreach (var item in items)
+            {
+                response.Resources.Add(item.Any);
+            }
         }
 
         var now = _time.GetUtcNow();
@@ -451,11 +472,13 @@ internal sealed partial class XdsServer : IDisposable
             watch.VersionSent = version;
             watch.HashSent = hash;
             watch.Sent = items;
+            watch.SentFrom = resources;
+            watch.SentNames = watch.Names;
             watch.SentAt = now;
             watch.SentSnapshotCreatedAt = snapshot.CreatedAt;
         });
         _metrics.Count("pushes", watch.TypeUrl);
-        await write(response);
+        await _writes.WriteAsync(response, write);
     }
 
     /// <summary>Ends every stream (the server is stopping); proxies keep their config and reconnect.</summary>
@@ -465,6 +488,7 @@ internal sealed partial class XdsServer : IDisposable
     {
         _debouncer.Dispose();
         _shutdown.Dispose();
+        _writes.Dispose();
     }
 
     private static partial class Log

@@ -339,6 +339,8 @@ public sealed class AdsServerTests
         Assert.Equal(TypeUrls.ClusterLoadAssignment, push.TypeUrl);
         var v2 = push.Resources.Select(a => a.Unpack<ClusterLoadAssignment>()).Single(c => c.ClusterName == "outbound|9080|v2|reviews.default.svc.cluster.local");
         Assert.Equal(["198.18.0.14", "198.18.0.99"], v2.Endpoints.Single().LbEndpoints.Select(e => e.Endpoint.Address.SocketAddress.Address).Order(StringComparer.Ordinal));
+        await client.AckAsync(push);
+        Assert.Null(await client.TryNextAsync(Quiet)); // a new endpoint changes EDS only: no CDS, LDS or RDS push
     }
 }
 
