@@ -103,6 +103,17 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
             Line(sb, $"cluster.{name}.upstream_cx_none_healthy", r.NoHealthyUpstream);
             Line(sb, $"cluster.{name}.membership_total", c.Endpoints.All.Length);
             Line(sb, $"cluster.{name}.membership_healthy", c.Endpoints.Healthy.Length);
+            Line(sb, $"cluster.{name}.upstream_rq_retry", r.Retries);
+            Line(sb, $"cluster.{name}.upstream_rq_retry_overflow", r.RetryOverflows);
+            Line(sb, $"cluster.{name}.upstream_rq_retry_limit_exceeded", r.RetryLimitExceeded);
+            Line(sb, $"cluster.{name}.upstream_rq_retry_success", r.RetrySuccesses);
+            Line(sb, $"cluster.{name}.upstream_rq_per_try_timeout", r.PerTryTimeouts);
+            if (r.Outlier is { } outlier)
+            {
+                Line(sb, $"cluster.{name}.outlier_detection.ejections_active", outlier.EjectionsActive);
+                Line(sb, $"cluster.{name}.outlier_detection.ejections_enforced_total", outlier.EjectionsEnforced);
+                Line(sb, $"cluster.{name}.outlier_detection.ejections_overflow", outlier.EjectionsOverflow);
+            }
         }
 
         Line(sb, "server.config_generation", config.Generation);
@@ -132,7 +143,8 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
                 sb.Append(prefix).Append("rq_error::").Append(e.Stats.Errors).Append('\n');
                 sb.Append(prefix).Append("rq_timeout::").Append(e.Stats.Timeouts).Append('\n');
                 sb.Append(prefix).Append("rq_total::").Append(e.Stats.TotalRequests).Append('\n');
-                sb.Append(prefix).Append("health_flags::").Append(HealthFlags(e.Health)).Append('\n');
+                sb.Append(prefix).Append("health_flags::").Append(HealthFlags(e.Health, e.Stats.IsEjected)).Append('\n');
+                sb.Append(prefix).Append("priority::").Append(e.Priority).Append('\n');
                 sb.Append(prefix).Append("weight::").Append(e.Weight).Append('\n');
                 sb.Append(prefix).Append("locality::").Append(e.Locality).Append('\n');
             }
@@ -141,11 +153,16 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
         return sb.ToString();
     }
 
-    private static string HealthFlags(EndpointHealth h) => h switch
+    private static string HealthFlags(EndpointHealth h, bool ejected)
     {
-        EndpointHealth.Healthy or EndpointHealth.Unknown => "healthy",
-        EndpointHealth.Degraded => "/degraded_eds_health",
-        EndpointHealth.Draining => "/pending_dynamic_removal",
-        _ => "/failed_eds_health",
-    };
+        var eds = h switch
+        {
+            EndpointHealth.Healthy or EndpointHealth.Unknown => "",
+            EndpointHealth.Degraded => "/degraded_eds_health",
+            EndpointHealth.Draining => "/pending_dynamic_removal",
+            _ => "/failed_eds_health",
+        };
+        var flags = (ejected ? "/failed_outlier_check" : "") + eds;
+        return flags.Length == 0 ? "healthy" : flags;
+    }
 }

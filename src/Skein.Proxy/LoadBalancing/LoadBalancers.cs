@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Collections.Immutable;
 using Skein.Proxy.Runtime;
 
 namespace Skein.Proxy.LoadBalancing;
@@ -9,10 +10,39 @@ internal interface ILoadBalancer
     /// <summary>The policy name as xDS spells it (<c>ROUND_ROBIN</c>, <c>LEAST_REQUEST</c>, …).</summary>
     string Name { get; }
 
-    /// <summary>Picks from <see cref="EndpointSet.Selectable"/>; null when there is none.</summary>
+    /// <summary>
+    /// Picks a priority level by the priority loads (by the request hash when there is one, else at random),
+    /// then an endpoint of that level's selectable hosts; null when there is none.
+    /// </summary>
     /// <param name="endpoints">The cluster's endpoints in the request's snapshot.</param>
     /// <param name="hash">The request hash from the route's hash policy, if any (consistent hashing).</param>
     UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash);
+
+    /// <summary>Picks one of <paramref name="hosts"/> (already filtered for health and priority).</summary>
+    UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash);
+}
+
+/// <summary>The priority step shared by every balancer; subclasses choose within a level.</summary>
+internal abstract class LoadBalancer(IRandomSource random) : ILoadBalancer
+{
+    protected IRandomSource Random { get; } = random;
+
+    public abstract string Name { get; }
+
+    public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash)
+    {
+        var levels = endpoints.View.Levels;
+        if (levels.Length == 1)
+        {
+            return PickFrom(levels[0], hash);
+        }
+
+        // Envoy chooses the priority with the hash when there is one, so a key keeps its level too.
+        var roll = hash is { } h ? (int)(h % 100) : Random.Next(100);
+        return PickFrom(endpoints.Choose(roll), hash);
+    }
+
+    public abstract UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash);
 }
 
 /// <summary>Creates load balancers by policy name.</summary>
@@ -21,7 +51,7 @@ internal sealed class LoadBalancerRegistry(IRandomSource random)
     private readonly FrozenDictionary<string, Func<ClusterSettings, ILoadBalancer>> _factories =
         new Dictionary<string, Func<ClusterSettings, ILoadBalancer>>(StringComparer.Ordinal)
         {
-            ["ROUND_ROBIN"] = _ => new RoundRobinBalancer(),
+            ["ROUND_ROBIN"] = _ => new RoundRobinBalancer(random),
             ["LEAST_REQUEST"] = s => new LeastRequestBalancer(random, s.LeastRequestChoiceCount),
             ["RANDOM"] = _ => new RandomBalancer(random),
             ["RING_HASH"] = _ => new ConsistentHashBalancer(random, "RING_HASH"),
@@ -36,35 +66,33 @@ internal sealed class LoadBalancerRegistry(IRandomSource random)
 }
 
 /// <summary>ROUND_ROBIN: each endpoint in turn.</summary>
-internal sealed class RoundRobinBalancer : ILoadBalancer
+internal sealed class RoundRobinBalancer(IRandomSource random) : LoadBalancer(random)
 {
     private uint _next;
 
-    public string Name => "ROUND_ROBIN";
+    public override string Name => "ROUND_ROBIN";
 
-    public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash)
+    public override UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash)
     {
-        var list = endpoints.Selectable;
-        if (list.IsEmpty)
+        if (hosts.IsEmpty)
         {
             return null;
         }
 
         var i = Interlocked.Increment(ref _next) - 1;
-        return list[(int)(i % (uint)list.Length)];
+        return hosts[(int)(i % (uint)hosts.Length)];
     }
 }
 
 /// <summary>RANDOM: weighted random choice.</summary>
-internal sealed class RandomBalancer(IRandomSource random) : ILoadBalancer
+internal sealed class RandomBalancer(IRandomSource random) : LoadBalancer(random)
 {
-    public string Name => "RANDOM";
+    public override string Name => "RANDOM";
 
-    public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash) => WeightedRandom(endpoints, random);
+    public override UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash) => WeightedRandom(hosts, Random);
 
-    internal static UpstreamEndpoint? WeightedRandom(EndpointSet endpoints, IRandomSource random)
+    internal static UpstreamEndpoint? WeightedRandom(ImmutableArray<UpstreamEndpoint> list, IRandomSource random)
     {
-        var list = endpoints.Selectable;
         if (list.IsEmpty)
         {
             return null;
@@ -91,13 +119,12 @@ internal sealed class RandomBalancer(IRandomSource random) : ILoadBalancer
 }
 
 /// <summary>LEAST_REQUEST: the power of two (or N) choices; the endpoint with fewer active requests wins.</summary>
-internal sealed class LeastRequestBalancer(IRandomSource random, int choiceCount) : ILoadBalancer
+internal sealed class LeastRequestBalancer(IRandomSource random, int choiceCount) : LoadBalancer(random)
 {
-    public string Name => "LEAST_REQUEST";
+    public override string Name => "LEAST_REQUEST";
 
-    public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash)
+    public override UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> list, ulong? hash)
     {
-        var list = endpoints.Selectable;
         if (list.Length <= 1)
         {
             return list.IsEmpty ? null : list[0];
@@ -107,7 +134,7 @@ internal sealed class LeastRequestBalancer(IRandomSource random, int choiceCount
         var choices = Math.Max(choiceCount, 2);
         for (var i = 0; i < choices; i++)
         {
-            var candidate = list[random.Next(list.Length)];
+            var candidate = list[Random.Next(list.Length)];
             if (best is null || candidate.Stats.ActiveRequests < best.Stats.ActiveRequests)
             {
                 best = candidate;
@@ -123,20 +150,20 @@ internal sealed class LeastRequestBalancer(IRandomSource random, int choiceCount
 /// (highest random weight) hashing, which gives the same stickiness with minimal disruption. Without
 /// a request hash it picks at random, as Envoy does.
 /// </summary>
-internal sealed class ConsistentHashBalancer(IRandomSource random, string name) : ILoadBalancer
+internal sealed class ConsistentHashBalancer(IRandomSource random, string name) : LoadBalancer(random)
 {
-    public string Name => name;
+    public override string Name => name;
 
-    public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash)
+    public override UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash)
     {
         if (hash is not { } h)
         {
-            return RandomBalancer.WeightedRandom(endpoints, random);
+            return RandomBalancer.WeightedRandom(hosts, Random);
         }
 
         UpstreamEndpoint? best = null;
         var bestScore = double.MinValue;
-        foreach (var e in endpoints.Selectable)
+        foreach (var e in hosts)
         {
             var mixed = Mix(h ^ Fnv(e.HttpPrefix));
             var unit = (mixed >> 11) * (1.0 / (1UL << 53));

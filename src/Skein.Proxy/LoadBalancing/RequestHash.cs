@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Globalization;
 using Skein.Proxy.Protocol;
 using Skein.Proxy.Runtime;
 
@@ -15,8 +16,8 @@ internal static class RequestHash
             var value = p.Kind switch
             {
                 HashPolicyKind.Header => ctx.Http.Request.Headers[p.Name].ToString(),
-                HashPolicyKind.Cookie => ctx.Http.Request.Cookies[p.Name],
-                HashPolicyKind.SourceIp => ctx.Connection.RemoteEndPoint?.Address.ToString(),
+                HashPolicyKind.Cookie => Cookie(ctx, p),
+                HashPolicyKind.SourceIp => SourceIp(ctx),
                 HashPolicyKind.QueryParameter => ctx.Http.Request.Query[p.Name].ToString(),
                 _ => null,
             };
@@ -39,6 +40,49 @@ internal static class RequestHash
         }
 
         return hash;
+    }
+
+    /// <summary>The downstream address (IPv4-mapped addresses as IPv4), without the port.</summary>
+    private static string? SourceIp(ProxyContext ctx) =>
+        ctx.Connection.RemoteEndPoint?.Address is { } a ? (a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToString() : null;
+
+    /// <summary>
+    /// The cookie's value; when the request has none and the policy has a TTL, Envoy generates one from the
+    /// connection's addresses, hashes on it and sets it on the response (<c>name="value"; Max-Age=ttl; Path=path;
+    /// HttpOnly</c>, no Max-Age for a 0s TTL, a session cookie), so the client sticks from its next request on.
+    /// </summary>
+    private static string? Cookie(ProxyContext ctx, HashPolicyRuntime p)
+    {
+        var value = ctx.Http.Request.Cookies[p.Name];
+        if (!string.IsNullOrEmpty(value) || p.CookieTtl is not { } ttl)
+        {
+            return value;
+        }
+
+        var seed = string.Concat(ctx.Connection.RemoteEndPoint?.ToString(), ctx.Connection.LocalEndPoint?.ToString());
+        var generated = Fnv(seed).ToString("x16", CultureInfo.InvariantCulture);
+        var cookie = $"{p.Name}=\"{generated}\"";
+        if (ttl > TimeSpan.Zero)
+        {
+            cookie += "; Max-Age=" + ((long)ttl.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (!string.IsNullOrEmpty(p.CookiePath))
+        {
+            cookie += "; Path=" + p.CookiePath;
+        }
+
+        cookie += "; HttpOnly";
+        var response = ctx.Http.Response;
+        response.OnStarting(
+            static state =>
+            {
+                var (r, c) = ((Microsoft.AspNetCore.Http.HttpResponse, string))state;
+                r.Headers.Append("set-cookie", c);
+                return Task.CompletedTask;
+            },
+            (response, cookie));
+        return generated;
     }
 
     private static ulong Fnv(string s)

@@ -72,7 +72,21 @@ internal static partial class ForwarderErrors
         }
     }
 
-    private static bool IsConnectFailure(Exception? e)
+    /// <summary>True when the upstream reset the stream with REFUSED_STREAM (HTTP/2): safe to retry anywhere.</summary>
+    internal static bool IsRefusedStream(Exception? e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is HttpProtocolException { ErrorCode: 0x7 })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    internal static bool IsConnectFailure(Exception? e)
     {
         for (var x = e; x is not null; x = x.InnerException)
         {

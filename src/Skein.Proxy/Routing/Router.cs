@@ -12,12 +12,13 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Skein.Proxy.Routing;
 
 /// <summary>
-/// The terminal HTTP filter: carries out the matched route's action. Forwarding picks the cluster (weights),
-/// the endpoint (load balancer), applies header mutations and rewrites, enforces the deadline and hands the
-/// exchange to YARP's <see cref="IHttpForwarder"/> with the cluster's pooled client. Failures become Envoy's
-/// statuses and response flags.
+/// The terminal HTTP filter: carries out the matched route's action. CORS first (preflights are answered here);
+/// forwarding picks the cluster (weights), applies header mutations and rewrites, starts mirrors, enforces the
+/// deadline and runs the upstream attempts (Router.Attempts.cs): each picks an endpoint (load balancer),
+/// passes the circuit breakers and hands the exchange to YARP's <see cref="IHttpForwarder"/> with the
+/// cluster's pooled client; retries repeat the attempt. Failures become Envoy's statuses and response flags.
 /// </summary>
-internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILogger<Router> logger)
+internal sealed partial class Router(IHttpForwarder forwarder, IRandomSource random, ILogger<Router> logger)
 {
     /// <summary>The proxy's own capture ports, set once bound: passthrough to them would loop forever.</summary>
     public IReadOnlySet<int> OwnPorts { get; set; } = new HashSet<int>();
@@ -31,6 +32,11 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         {
             await LocalReply.SendAsync(ctx, 404, ResponseFlags.NoRouteFound, "route_not_found", string.Empty).ConfigureAwait(false);
             return;
+        }
+
+        if (((route.Action as ForwardRouteAction)?.Cors ?? route.VirtualHost.Cors) is { } cors && CorsHandler.Apply(ctx, cors, random))
+        {
+            return; // a preflight, answered
         }
 
         switch (route.Action)
@@ -88,73 +94,40 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         }
 
         ctx.Cluster = cluster;
-        var runtime = cluster.Runtime;
-        var endpoint = runtime.Settings.Discovery == DiscoveryKind.OriginalDestination
-            ? OriginalDestinationEndpoint(ctx)
-            : runtime.Balancer.Pick(cluster.Endpoints, action.HashPolicies.IsEmpty ? null : RequestHash.Compute(ctx, action.HashPolicies));
-        if (endpoint is not null && runtime.Settings.Discovery == DiscoveryKind.OriginalDestination && IsSelf(endpoint))
+        PrepareRequest(ctx, route, action, choice!);
+        var timeout = Deadlines.For(ctx, action, out var fromGrpc);
+        if (timeout is { } t)
         {
-            await LocalReply.SendAsync(ctx, 508, ResponseFlags.None, "passthrough_loop", "loop detected: the destination is this proxy").ConfigureAwait(false);
-            return;
+            ctx.Deadline = new CancellationTokenSource(t, ctx.Time);
         }
 
-        if (endpoint is null)
+        var upgrade = IsUpgrade(ctx);
+        var policy = upgrade ? null : action.RetryPolicy ?? route.VirtualHost.RetryPolicy;
+        var hasBody = ctx.Http.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? false;
+        ReplayableRequestBody? body = null;
+        if (hasBody && !upgrade && (policy is not null || !action.MirrorPolicies.IsEmpty))
         {
-            runtime.CountNoHealthy();
-            await LocalReply.SendAsync(ctx, 503, ResponseFlags.NoHealthyUpstream, "no_healthy_upstream", "no healthy upstream").ConfigureAwait(false);
-            return;
+            // Kept up to a limit so that a retry can send it again and a mirror can send a copy.
+            body = new ReplayableRequestBody(ctx.Http.Request.Body);
+            ctx.Http.Request.Body = body;
         }
 
-        if (!runtime.TryStartRequest())
+        if (!action.MirrorPolicies.IsEmpty && !upgrade)
         {
-            await LocalReply.SendAsync(
-                ctx, 503, ResponseFlags.UpstreamOverflow, "upstream_reset_before_response_started{overflow}",
-                "upstream connect error or disconnect/reset before headers. reset reason: overflow").ConfigureAwait(false);
-            return;
+            RequestMirror.Start(ctx, action, body, hasBody, random, logger);
         }
 
-        ctx.Endpoint = endpoint;
-        var status = 0;
-        endpoint.Stats.RequestStarted();
+        var hash = action.HashPolicies.IsEmpty ? null : RequestHash.Compute(ctx, action.HashPolicies);
+        var retry = policy is null ? null : new RetryState(policy, ctx, cluster.Runtime, body, random);
         try
         {
-            PrepareRequest(ctx, route, action, choice!, endpoint);
-            var timeout = Deadlines.For(ctx, action, out var fromGrpc);
-            if (timeout is { } t)
-            {
-                ctx.Deadline = new CancellationTokenSource(t, ctx.Time);
-            }
-
-            var config = RequestConfig(ctx, runtime.Settings.Http.Protocol, action.IdleTimeout ?? ctx.Manager?.StreamIdleTimeout);
-            ctx.UpstreamStartTimestamp = ctx.Time.GetTimestamp();
-            var error = await forwarder.SendAsync(
-                ctx.Http, endpoint.HttpPrefix, runtime.Http, config, ProxyTransformer.Instance, ctx.Deadline?.Token ?? CancellationToken.None)
-                .ConfigureAwait(false);
-            if (error != ForwarderError.None)
-            {
-                await ForwarderErrors.HandleAsync(ctx, error, fromGrpc, logger).ConfigureAwait(false);
-            }
-
-            status = ctx.Http.Response.StatusCode;
+            await SendWithRetriesAsync(ctx, action, cluster, hash, retry, fromGrpc).ConfigureAwait(false);
         }
         finally
         {
-            var failed = status >= 500 || (ctx.Flags & ForwarderErrors.UpstreamFailureFlags) != 0;
-            endpoint.Stats.RequestFinished(failed);
-            if ((ctx.Flags & ResponseFlags.UpstreamConnectionFailure) != 0)
-            {
-                endpoint.Stats.ConnectFailed();
-                runtime.CountConnectFailure();
-            }
-
-            if ((ctx.Flags & ResponseFlags.UpstreamRequestTimeout) != 0)
-            {
-                endpoint.Stats.TimedOut();
-                runtime.CountTimeout();
-            }
-
-            runtime.FinishRequest(failed ? Math.Max(status, 503) : status);
+            retry?.Finish();
             ctx.Deadline?.Dispose();
+            body?.Dispose();
         }
     }
 
@@ -186,8 +159,7 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         return action.WeightedClusters[^1];
     }
 
-    private static void PrepareRequest(
-        ProxyContext ctx, RouteRuntime route, ForwardRouteAction action, WeightedClusterEntry choice, UpstreamEndpoint endpoint)
+    private static void PrepareRequest(ProxyContext ctx, RouteRuntime route, ForwardRouteAction action, WeightedClusterEntry choice)
     {
         var headers = ctx.Http.Request.Headers;
         choice.RequestHeaders.ApplyTo(headers);
@@ -210,11 +182,11 @@ internal sealed class Router(IHttpForwarder forwarder, IRandomSource random, ILo
         {
             headers.Host = host;
         }
-        else if (action.AutoHostRewrite)
-        {
-            headers.Host = endpoint.Address;
-        }
     }
+
+    private static bool IsUpgrade(ProxyContext ctx) =>
+        ctx.Http.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        || ctx.Http.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
 
     private static bool UpgradeAllowed(ProxyContext ctx, ForwardRouteAction action)
     {

@@ -37,7 +37,16 @@ internal sealed record UpstreamHttpSettings(
 internal sealed record CircuitBreakerSettings(int MaxConnections, int MaxPendingRequests, int MaxRequests, int MaxRetries)
 {
     public static CircuitBreakerSettings Default { get; } = new(1024, 1024, 1024, 3);
+
+    /// <summary>When set, limits concurrent retries instead of <see cref="MaxRetries"/>.</summary>
+    public RetryBudgetSettings? RetryBudget { get; init; }
 }
+
+/// <summary>
+/// Envoy's retry budget: concurrent retries may be at most <see cref="BudgetPercent"/> of the active and pending
+/// requests, but never fewer than <see cref="MinRetryConcurrency"/> (defaults 20% and 3).
+/// </summary>
+internal sealed record RetryBudgetSettings(double BudgetPercent, int MinRetryConcurrency);
 
 /// <summary>Outlier detection settings (Envoy defaults where unset).</summary>
 internal sealed record OutlierDetectionSettings(
@@ -50,7 +59,11 @@ internal sealed record OutlierDetectionSettings(
     int MaxEjectionPercent,
     int EnforcingConsecutive5xx,
     int EnforcingConsecutiveGatewayFailure,
-    bool SplitExternalLocalOriginErrors);
+    bool SplitExternalLocalOriginErrors)
+{
+    /// <summary>Enforcement (%) of consecutive local origin failures; Envoy's default is 100.</summary>
+    public int EnforcingConsecutiveLocalOriginFailure { get; init; } = 100;
+}
 
 /// <summary>Everything compiled from a <c>Cluster</c> resource (immutable).</summary>
 internal sealed record ClusterSettings(
@@ -65,7 +78,11 @@ internal sealed record ClusterSettings(
     UpstreamTlsSettings? Tls,
     UpstreamHttpSettings Http,
     double HealthyPanicThresholdPercent,
-    FrozenDictionary<string, string> MetadataLabels);
+    FrozenDictionary<string, string> MetadataLabels)
+{
+    /// <summary><c>common_lb_config.locality_weighted_lb_config</c>: pick a locality by its weight before a host.</summary>
+    public bool LocalityWeighted { get; init; }
+}
 
 /// <summary>A cluster together with the endpoints it has in one snapshot.</summary>
 internal sealed record ClusterEntry(ClusterRuntime Runtime, EndpointSet Endpoints)
@@ -73,47 +90,229 @@ internal sealed record ClusterEntry(ClusterRuntime Runtime, EndpointSet Endpoint
     public string Name => Runtime.Settings.Name;
 }
 
-/// <summary>The endpoints of a cluster in one snapshot, with the healthy subset precomputed.</summary>
+/// <summary>
+/// The endpoints of a cluster in one snapshot, grouped by priority. What a balancer may pick changes with outlier
+/// ejection, so the selectable view (<see cref="HostView"/>) is cached per ejection version of the cluster's
+/// detector and recomputed only when an ejection changes.
+/// </summary>
 internal sealed class EndpointSet
 {
-    public EndpointSet(ImmutableArray<UpstreamEndpoint> all, double panicThresholdPercent)
+    private readonly Resilience.OutlierDetector? _outlier;
+    private HostView? _view;
+
+    public EndpointSet(ImmutableArray<UpstreamEndpoint> all, double panicThresholdPercent, Resilience.OutlierDetector? outlier = null)
     {
         All = all;
+        PanicThresholdPercent = panicThresholdPercent;
+        _outlier = outlier;
         var healthy = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
-        var degraded = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
+        var priorities = new SortedDictionary<int, ImmutableArray<UpstreamEndpoint>.Builder>();
         foreach (var e in all)
         {
-            if (e.Health is EndpointHealth.Healthy or EndpointHealth.Unknown)
+            if (e.IsHealthyInEds)
             {
                 healthy.Add(e);
             }
-            else if (e.Health == EndpointHealth.Degraded)
+
+            if (!priorities.TryGetValue(e.Priority, out var level))
             {
-                degraded.Add(e);
+                level = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
+                priorities[e.Priority] = level;
             }
+
+            level.Add(e);
         }
 
         Healthy = healthy.ToImmutable();
-        Degraded = degraded.ToImmutable();
+        var levels = ImmutableArray.CreateBuilder<ImmutableArray<UpstreamEndpoint>>(priorities.Count);
+        foreach (var level in priorities.Values)
+        {
+            levels.Add(level.ToImmutable());
+        }
 
-        // Envoy's panic mode: below the threshold of healthy hosts, balance over all hosts.
-        Panic = all.Length > 0 && panicThresholdPercent > 0 && Healthy.Length * 100.0 / all.Length < panicThresholdPercent;
-        Selectable = Panic ? all : Healthy.Length > 0 ? Healthy : Degraded;
+        Priorities = levels.MoveToImmutable();
     }
 
     public static EndpointSet Empty { get; } = new([], 0);
 
     public ImmutableArray<UpstreamEndpoint> All { get; }
 
+    /// <summary>Hosts EDS reports healthy (or unknown), ejected or not.</summary>
     public ImmutableArray<UpstreamEndpoint> Healthy { get; }
 
-    public ImmutableArray<UpstreamEndpoint> Degraded { get; }
+    /// <summary>Hosts by priority level, highest priority (lowest number) first.</summary>
+    public ImmutableArray<ImmutableArray<UpstreamEndpoint>> Priorities { get; }
 
-    /// <summary>True when too few hosts are healthy and the balancer uses every host.</summary>
+    public double PanicThresholdPercent { get; }
+
+    /// <summary>The current selectable view: EDS health, outlier ejection, priority loads and panic.</summary>
+    public HostView View
+    {
+        get
+        {
+            var version = _outlier?.Version ?? 0;
+            var view = Volatile.Read(ref _view);
+            if (view is null || view.Version != version)
+            {
+                view = HostView.Compute(this, _outlier is null ? null : static e => e.Stats.IsEjected, version);
+                Volatile.Write(ref _view, view);
+            }
+
+            return view;
+        }
+    }
+
+    /// <summary>True when too few hosts are available and balancers use every host of a priority.</summary>
+    public bool Panic => View.Panic;
+
+    /// <summary>
+    /// The hosts a balancer chooses from for one request: a priority level picked by the priority loads
+    /// (<paramref name="roll"/> in [0, 100)), then its available hosts (all of them in panic).
+    /// </summary>
+    public ImmutableArray<UpstreamEndpoint> Choose(int roll) => View.Choose(roll);
+}
+
+/// <summary>
+/// The hosts balancers may use right now, computed as Envoy does: per priority, health = available hosts as a
+/// share of all (times the 1.4 overprovisioning factor, capped at 100); the priority loads spill over from
+/// higher to lower priorities; when the normalized total health is below 100, a priority whose available share
+/// is under the panic threshold uses all its hosts; with no available host at all, priority 0 in panic (or
+/// nothing when the threshold is 0).
+/// </summary>
+internal sealed class HostView
+{
+    private const int OverprovisioningFactor = 140;
+
+    private HostView(int version, ImmutableArray<ImmutableArray<UpstreamEndpoint>> levels, ImmutableArray<int> cumulativeLoads, bool panic)
+    {
+        Version = version;
+        Levels = levels;
+        CumulativeLoads = cumulativeLoads;
+        Panic = panic;
+    }
+
+    public int Version { get; }
+
+    /// <summary>The selectable hosts per level (empty for a level that gets no load).</summary>
+    public ImmutableArray<ImmutableArray<UpstreamEndpoint>> Levels { get; }
+
+    /// <summary>Cumulative load per level, ending at 100 (or 0 when nothing is selectable).</summary>
+    public ImmutableArray<int> CumulativeLoads { get; }
+
     public bool Panic { get; }
 
-    /// <summary>The hosts load balancers choose from.</summary>
-    public ImmutableArray<UpstreamEndpoint> Selectable { get; }
+    public ImmutableArray<UpstreamEndpoint> Choose(int roll)
+    {
+        for (var i = 0; i < Levels.Length; i++)
+        {
+            if (roll < CumulativeLoads[i])
+            {
+                return Levels[i];
+            }
+        }
+
+        return [];
+    }
+
+    internal static HostView Compute(EndpointSet set, Func<UpstreamEndpoint, bool>? isEjected, int version)
+    {
+        var priorities = set.Priorities;
+        var count = priorities.Length;
+        if (count == 0)
+        {
+            return new HostView(version, [], [], false);
+        }
+
+        var available = new ImmutableArray<UpstreamEndpoint>[count];
+        var health = new int[count];
+        var total = 0;
+        for (var p = 0; p < count; p++)
+        {
+            var builder = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
+            foreach (var e in priorities[p])
+            {
+                if (e.IsHealthyInEds && (isEjected is null || !isEjected(e)))
+                {
+                    builder.Add(e);
+                }
+            }
+
+            available[p] = builder.ToImmutable();
+            health[p] = Math.Min(100, OverprovisioningFactor * available[p].Length / Math.Max(1, priorities[p].Length));
+            total += health[p];
+        }
+
+        var normalized = Math.Min(100, total);
+        var levels = ImmutableArray.CreateBuilder<ImmutableArray<UpstreamEndpoint>>(count);
+        var loads = ImmutableArray.CreateBuilder<int>(count);
+        if (normalized == 0)
+        {
+            // Nothing available: Envoy sends everything to priority 0 in panic; a 0% threshold disables panic.
+            var degraded = Degraded(priorities, isEjected);
+            var fallback = set.PanicThresholdPercent > 0 ? priorities[0] : degraded;
+            for (var p = 0; p < count; p++)
+            {
+                levels.Add(p == 0 ? fallback : []);
+                loads.Add(p == 0 && !fallback.IsEmpty ? 100 : 0);
+            }
+
+            return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), set.PanicThresholdPercent > 0);
+        }
+
+        var assigned = 0;
+        var panic = false;
+        var own = new int[count];
+        for (var p = 0; p < count; p++)
+        {
+            own[p] = Math.Min(100 - assigned, health[p] * 100 / normalized);
+            assigned += own[p];
+        }
+
+        // Rounding leaves a remainder: Envoy gives it to the first priority with any health.
+        for (var p = 0; p < count && assigned < 100; p++)
+        {
+            if (health[p] > 0)
+            {
+                own[p] += 100 - assigned;
+                assigned = 100;
+            }
+        }
+
+        var cumulative = 0;
+        for (var p = 0; p < count; p++)
+        {
+            var inPanic = normalized < 100 && set.PanicThresholdPercent > 0
+                && available[p].Length * 100.0 / priorities[p].Length < set.PanicThresholdPercent;
+            panic |= inPanic && own[p] > 0;
+            levels.Add(inPanic ? priorities[p] : available[p]);
+            cumulative += own[p];
+            loads.Add(cumulative);
+        }
+
+        return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), panic);
+    }
+
+    private static ImmutableArray<UpstreamEndpoint> Degraded(ImmutableArray<ImmutableArray<UpstreamEndpoint>> priorities, Func<UpstreamEndpoint, bool>? isEjected)
+    {
+        foreach (var level in priorities)
+        {
+            var builder = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
+            foreach (var e in level)
+            {
+                if (e.Health == EndpointHealth.Degraded && (isEjected is null || !isEjected(e)))
+                {
+                    builder.Add(e);
+                }
+            }
+
+            if (builder.Count > 0)
+            {
+                return builder.ToImmutable();
+            }
+        }
+
+        return [];
+    }
 }
 
 /// <summary>Endpoint health as xDS reports it.</summary>
@@ -142,6 +341,15 @@ internal sealed record UpstreamEndpoint(
 
     /// <summary><c>host:port</c> (IPv6 in brackets), built once.</summary>
     public required string Address { get; init; }
+
+    /// <summary>The priority of the endpoint's <c>LocalityLbEndpoints</c> (0 is the highest).</summary>
+    public int Priority { get; init; }
+
+    /// <summary>The <c>load_balancing_weight</c> of the endpoint's locality (0 when unset).</summary>
+    public int LocalityWeight { get; init; }
+
+    /// <summary>Healthy or unknown in EDS (outlier ejection aside).</summary>
+    public bool IsHealthyInEds => Health is EndpointHealth.Healthy or EndpointHealth.Unknown;
 }
 
 /// <summary>Per-endpoint counters, shared by every snapshot that contains the endpoint.</summary>
@@ -181,4 +389,10 @@ internal sealed class EndpointStats
     public void ConnectFailed() => Interlocked.Increment(ref _connectFailures);
 
     public void TimedOut() => Interlocked.Increment(ref _timeouts);
+
+    /// <summary>Outlier detection state of this host (kept across snapshots, like the counters).</summary>
+    public Resilience.HostOutlierState Outlier { get; } = new();
+
+    /// <summary>True while outlier detection has ejected the host.</summary>
+    public bool IsEjected => Outlier.IsEjected;
 }

@@ -30,14 +30,82 @@ internal sealed class ClusterRuntime
     private long _noHealthy;
     private long _connectFailures;
     private long _timeouts;
+    private long _activeRetries;
+    private long _retries;
+    private long _retryOverflow;
+    private long _retryLimitExceeded;
+    private long _retrySuccess;
+    private long _perTryTimeouts;
 
-    public ClusterRuntime(Cluster proto, ClusterSettings settings, ILoadBalancer balancer, IUpstreamClientFactory clients)
+    public ClusterRuntime(
+        Cluster proto, ClusterSettings settings, ILoadBalancer balancer, IUpstreamClientFactory clients, TimeProvider? time = null, IRandomSource? random = null)
     {
         Proto = proto;
         Settings = settings;
         Balancer = balancer;
         _http = new Lazy<HttpMessageInvoker>(() => clients.Create(settings), LazyThreadSafetyMode.ExecutionAndPublication);
+        if (settings.OutlierDetection is { } od)
+        {
+            Outlier = new Resilience.OutlierDetector(od, time ?? TimeProvider.System, random ?? SystemRandomSource.Instance);
+        }
+
+        var cb = settings.CircuitBreakers;
+        if (cb.MaxConnections < int.MaxValue && settings.Http.Protocol != UpstreamProtocol.Http2)
+        {
+            Pool = new Resilience.ConnectionPoolLimiter(Math.Max(1, cb.MaxConnections), Math.Max(0, cb.MaxPendingRequests));
+        }
     }
+
+    /// <summary>The cluster's outlier detector (null when <c>outlier_detection</c> is not set).</summary>
+    public Resilience.OutlierDetector? Outlier { get; }
+
+    /// <summary>HTTP/1 connection limits (<c>max_connections</c>, <c>max_pending_requests</c>); null when unlimited.</summary>
+    public Resilience.ConnectionPoolLimiter? Pool { get; }
+
+    public long ActiveRetries => Volatile.Read(ref _activeRetries);
+
+    public long Retries => Volatile.Read(ref _retries);
+
+    public long RetryOverflows => Volatile.Read(ref _retryOverflow);
+
+    public long RetryLimitExceeded => Volatile.Read(ref _retryLimitExceeded);
+
+    public long RetrySuccesses => Volatile.Read(ref _retrySuccess);
+
+    public long PerTryTimeouts => Volatile.Read(ref _perTryTimeouts);
+
+    /// <summary>
+    /// Takes a retry slot: within the retry budget (a share of active and pending requests, at least its minimum)
+    /// when one is configured, else within <c>max_retries</c>. False (counted as retry overflow) when full.
+    /// </summary>
+    public bool TryStartRetry()
+    {
+        var cb = Settings.CircuitBreakers;
+        long limit = cb.MaxRetries;
+        if (cb.RetryBudget is { } budget)
+        {
+            var base_ = ActiveRequests + (Pool?.Pending ?? 0);
+            limit = Math.Max(budget.MinRetryConcurrency, (long)(budget.BudgetPercent / 100.0 * base_));
+        }
+
+        if (Interlocked.Increment(ref _activeRetries) > limit)
+        {
+            Interlocked.Decrement(ref _activeRetries);
+            Interlocked.Increment(ref _retryOverflow);
+            return false;
+        }
+
+        Interlocked.Increment(ref _retries);
+        return true;
+    }
+
+    public void FinishRetry() => Interlocked.Decrement(ref _activeRetries);
+
+    public void CountRetryLimitExceeded() => Interlocked.Increment(ref _retryLimitExceeded);
+
+    public void CountRetrySuccess() => Interlocked.Increment(ref _retrySuccess);
+
+    public void CountPerTryTimeout() => Interlocked.Increment(ref _perTryTimeouts);
 
     /// <summary>The xDS resource this cluster was compiled from (compared to decide reuse).</summary>
     public Cluster Proto { get; }
@@ -104,6 +172,9 @@ internal sealed class ClusterRuntime
 
     public void CountNoHealthy() => Interlocked.Increment(ref _noHealthy);
 
+    /// <summary>Counts a request refused by the connection pool (pending overflow) as an overflow.</summary>
+    public void CountOverflow() => Interlocked.Increment(ref _overflow);
+
     public void CountConnectFailure() => Interlocked.Increment(ref _connectFailures);
 
     public void CountTimeout() => Interlocked.Increment(ref _timeouts);
@@ -115,6 +186,8 @@ internal sealed class ClusterRuntime
         {
             return;
         }
+
+        Outlier?.Dispose();
 
         // The grace period covers requests that read the previous snapshot but have not taken a lease yet.
         ITimer? timer = null;

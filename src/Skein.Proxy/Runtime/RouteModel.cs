@@ -47,6 +47,9 @@ internal sealed class VirtualHostRuntime
 
     public RetryPolicyRuntime? RetryPolicy { get; init; }
 
+    /// <summary>The virtual host's CORS policy (a route's own policy replaces it).</summary>
+    public CorsPolicyRuntime? Cors { get; init; }
+
     /// <summary>The route table this virtual host belongs to (set once while compiling).</summary>
     public RouteTable Table { get; internal set; } = null!;
 }
@@ -157,6 +160,9 @@ internal sealed record ForwardRouteAction : RouteAction
 
     public ImmutableArray<HashPolicyRuntime> HashPolicies { get; init; } = [];
 
+    /// <summary>The route's CORS policy, replacing the virtual host's.</summary>
+    public CorsPolicyRuntime? Cors { get; init; }
+
     /// <summary>Upgrade types (lower case) enabled or disabled on the route, overriding the connection manager.</summary>
     public FrozenDictionary<string, bool> Upgrades { get; init; } = FrozenDictionary<string, bool>.Empty;
 }
@@ -170,7 +176,7 @@ internal sealed record WeightedClusterEntry(
     HeaderMutations ResponseHeaders,
     PerFilterConfig FilterConfigs);
 
-/// <summary>A compiled <c>RetryPolicy</c> (applied by Resilience; kept whole so retries plug in without a recompile).</summary>
+/// <summary>A compiled <c>RetryPolicy</c>, carried out by the router (Resilience/RetryState).</summary>
 internal sealed record RetryPolicyRuntime(
     ImmutableArray<string> RetryOn,
     int NumRetries,
@@ -180,7 +186,47 @@ internal sealed record RetryPolicyRuntime(
     TimeSpan MaxInterval,
     ImmutableArray<HeaderMatch> RetriableHeaders,
     ImmutableArray<HeaderMatch> RetriableRequestHeaders,
-    long HostSelectionRetryMaxAttempts);
+    long HostSelectionRetryMaxAttempts)
+{
+    /// <summary>The <see cref="RetryOn"/> conditions Skein acts on, parsed once.</summary>
+    public RetryConditions Conditions { get; init; }
+
+    /// <summary>True when <c>retry_host_predicate</c> names previous_hosts: retries avoid hosts already tried.</summary>
+    public bool AvoidPreviousHosts { get; init; }
+}
+
+/// <summary>The <c>retry_on</c> conditions (Envoy's <c>x-envoy-retry-on</c> and <c>x-envoy-retry-grpc-on</c> values).</summary>
+[Flags]
+internal enum RetryConditions
+{
+    None = 0,
+    ServerError = 1 << 0, // 5xx
+    GatewayError = 1 << 1, // gateway-error
+    Reset = 1 << 2, // reset
+    ConnectFailure = 1 << 3, // connect-failure
+    Retriable4xx = 1 << 4, // retriable-4xx
+    RefusedStream = 1 << 5, // refused-stream
+    RetriableStatusCodes = 1 << 6, // retriable-status-codes
+    RetriableHeaders = 1 << 7, // retriable-headers
+    EnvoyRateLimited = 1 << 8, // envoy-ratelimited
+    ResetBeforeRequest = 1 << 9, // reset-before-request
+    GrpcCancelled = 1 << 10, // cancelled
+    GrpcDeadlineExceeded = 1 << 11, // deadline-exceeded
+    GrpcInternal = 1 << 12, // internal
+    GrpcResourceExhausted = 1 << 13, // resource-exhausted
+    GrpcUnavailable = 1 << 14, // unavailable
+}
+
+/// <summary>A compiled CORS policy (route or virtual host <c>cors</c>), answered and applied by the router.</summary>
+internal sealed record CorsPolicyRuntime(
+    ImmutableArray<StringMatch> AllowOrigins,
+    string AllowMethods,
+    string AllowHeaders,
+    string ExposeHeaders,
+    string MaxAge,
+    bool AllowCredentials,
+    FractionRuntime? FilterEnabled,
+    FractionRuntime? ShadowEnabled);
 
 /// <summary>A compiled <c>RequestMirrorPolicy</c>.</summary>
 internal sealed record MirrorPolicyRuntime(string Cluster, FractionRuntime? Fraction, bool? TraceSampled);

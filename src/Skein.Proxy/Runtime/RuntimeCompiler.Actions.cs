@@ -139,6 +139,7 @@ internal sealed partial class RuntimeCompiler
             RetryPolicy = a.RetryPolicy is null ? null : CompileRetryPolicy(a.RetryPolicy),
             MirrorPolicies = mirrors.ToImmutable(),
             HashPolicies = hashes.ToImmutable(),
+            Cors = a.Cors is null ? null : CompileCors(a.Cors),
             Upgrades = upgrades.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
         };
     }
@@ -243,15 +244,95 @@ internal sealed partial class RuntimeCompiler
             retriableRequestHeaders.Add(CompileHeaderMatch(h));
         }
 
+        var maxInterval = ProtoValues.ToTimeSpan(p.RetryBackOff?.MaxInterval) ?? baseInterval * 10;
+        if (maxInterval < baseInterval)
+        {
+            throw new ConfigException("retry_back_off.max_interval: must be greater than or equal to base_interval");
+        }
+
+        var previousHosts = false;
+        foreach (var predicate in p.RetryHostPredicate)
+        {
+            previousHosts |= predicate.Name == "envoy.retry_host_predicates.previous_hosts"
+                || predicate.TypedConfig?.TypeUrl == Skein.Xds.TypeUrls.PreviousHostsPredicate;
+        }
+
+        var retryOn = on.ToImmutable();
         return new RetryPolicyRuntime(
-            on.ToImmutable(),
+            retryOn,
             (int)(p.NumRetries ?? 1),
             ProtoValues.Timeout(p.PerTryTimeout, null),
             codes.ToImmutable(),
             baseInterval,
-            ProtoValues.ToTimeSpan(p.RetryBackOff?.MaxInterval) ?? baseInterval * 10,
+            maxInterval,
             retriableHeaders.ToImmutable(),
             retriableRequestHeaders.ToImmutable(),
-            p.HostSelectionRetryMaxAttempts);
+            p.HostSelectionRetryMaxAttempts)
+        {
+            Conditions = ParseRetryOn(retryOn),
+            AvoidPreviousHosts = previousHosts,
+        };
+    }
+
+    /// <summary>Envoy's retry_on names (HTTP and gRPC); names Envoy knows but Skein does not act on are ignored, as Envoy ignores unknown ones.</summary>
+    private static RetryConditions ParseRetryOn(ImmutableArray<string> names)
+    {
+        var conditions = RetryConditions.None;
+        foreach (var name in names)
+        {
+            conditions |= name switch
+            {
+                "5xx" => RetryConditions.ServerError,
+                "gateway-error" => RetryConditions.GatewayError,
+                "reset" => RetryConditions.Reset,
+                "connect-failure" => RetryConditions.ConnectFailure,
+                "retriable-4xx" => RetryConditions.Retriable4xx,
+                "refused-stream" => RetryConditions.RefusedStream,
+                "retriable-status-codes" => RetryConditions.RetriableStatusCodes,
+                "retriable-headers" => RetryConditions.RetriableHeaders,
+                "envoy-ratelimited" => RetryConditions.EnvoyRateLimited,
+                "reset-before-request" => RetryConditions.ResetBeforeRequest,
+                "cancelled" => RetryConditions.GrpcCancelled,
+                "deadline-exceeded" => RetryConditions.GrpcDeadlineExceeded,
+                "internal" => RetryConditions.GrpcInternal,
+                "resource-exhausted" => RetryConditions.GrpcResourceExhausted,
+                "unavailable" => RetryConditions.GrpcUnavailable,
+                _ => RetryConditions.None,
+            };
+        }
+
+        return conditions;
+    }
+
+    /// <summary>A route or virtual host CORS policy; origins are matched with Envoy's string matchers.</summary>
+    internal static CorsPolicyRuntime CompileCors(CorsPolicy c)
+    {
+        var origins = ImmutableArray.CreateBuilder<StringMatch>();
+        for (var i = 0; i < c.AllowOriginStringMatch.Count; i++)
+        {
+            try
+            {
+                origins.Add(ProtoValues.String(c.AllowOriginStringMatch[i]));
+            }
+            catch (ConfigException e)
+            {
+                throw new ConfigException($"cors.allow_origin_string_match[{i}]: {e.Message}");
+            }
+        }
+
+        if (c.MaxAge.Length > 0 && !long.TryParse(c.MaxAge, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            throw new ConfigException($"cors.max_age: \"{c.MaxAge}\" must be a number of seconds");
+        }
+
+        return new CorsPolicyRuntime(
+            origins.ToImmutable(),
+            c.AllowMethods,
+            c.AllowHeaders,
+            c.ExposeHeaders,
+            c.MaxAge,
+            c.AllowCredentials ?? false,
+            c.FilterEnabled is null ? null : ProtoValues.Fraction(c.FilterEnabled.DefaultValue),
+            c.ShadowEnabled is null ? null : ProtoValues.Fraction(c.ShadowEnabled.DefaultValue));
     }
 }

@@ -93,6 +93,21 @@ internal sealed partial class RuntimeCompiler
         }
 
         var panic = c.CommonLbConfig?.HealthyPanicThreshold is { } p ? p.Value : 50.0;
+        if (panic is < 0 or > 100)
+        {
+            errors.Add($"{where}.common_lb_config.healthy_panic_threshold: must be 0..100");
+        }
+
+        OutlierDetectionSettings? outlier = null;
+        try
+        {
+            outlier = CompileOutlierDetection(c.OutlierDetection);
+        }
+        catch (ConfigException e)
+        {
+            errors.Add($"{where}.outlier_detection: {e.Message}");
+        }
+
         return new ClusterSettings(
             c.Name,
             discovery,
@@ -101,11 +116,14 @@ internal sealed partial class RuntimeCompiler
             (int)(c.LeastRequestLbConfig?.ChoiceCount ?? 2),
             connectTimeout,
             CompileCircuitBreakers(c.CircuitBreakers),
-            CompileOutlierDetection(c.OutlierDetection),
+            outlier,
             tls,
             http,
             panic,
-            ProtoValues.Labels(c.Metadata, "istio"));
+            ProtoValues.Labels(c.Metadata, "istio"))
+        {
+            LocalityWeighted = c.CommonLbConfig?.LocalityWeightedLbConfig is not null,
+        };
     }
 
     private static UpstreamHttpSettings CompileHttpOptions(HttpProtocolOptions o)
@@ -148,7 +166,14 @@ internal sealed partial class RuntimeCompiler
                 (int)Math.Min(t.MaxConnections ?? (uint)d.MaxConnections, int.MaxValue),
                 (int)Math.Min(t.MaxPendingRequests ?? (uint)d.MaxPendingRequests, int.MaxValue),
                 (int)Math.Min(t.MaxRequests ?? (uint)d.MaxRequests, int.MaxValue),
-                (int)Math.Min(t.MaxRetries ?? (uint)d.MaxRetries, int.MaxValue));
+                (int)Math.Min(t.MaxRetries ?? (uint)d.MaxRetries, int.MaxValue))
+            {
+                RetryBudget = t.RetryBudget is { } b
+                    ? new RetryBudgetSettings(
+                        b.BudgetPercent is { } bp ? Math.Clamp(bp.Value, 0, 100) : 20.0,
+                        (int)Math.Min(b.MinRetryConcurrency ?? 3u, int.MaxValue))
+                    : null,
+            };
         }
 
         return d;
@@ -161,17 +186,32 @@ internal sealed partial class RuntimeCompiler
             return null;
         }
 
+        var interval = ProtoValues.ToTimeSpan(o.Interval) ?? TimeSpan.FromSeconds(10);
+        var baseTime = ProtoValues.ToTimeSpan(o.BaseEjectionTime) ?? TimeSpan.FromSeconds(30);
+        if (interval <= TimeSpan.Zero)
+        {
+            throw new ConfigException("interval: must be greater than 0");
+        }
+
+        if (o.MaxEjectionTime is not null && ProtoValues.ToTimeSpan(o.MaxEjectionTime) < baseTime)
+        {
+            throw new ConfigException("max_ejection_time: cannot be smaller than base_ejection_time");
+        }
+
         return new OutlierDetectionSettings(
             (int)(o.Consecutive5Xx ?? 5),
             (int)(o.ConsecutiveGatewayFailure ?? 5),
             (int)(o.ConsecutiveLocalOriginFailure ?? 5),
-            ProtoValues.ToTimeSpan(o.Interval) ?? TimeSpan.FromSeconds(10),
-            ProtoValues.ToTimeSpan(o.BaseEjectionTime) ?? TimeSpan.FromSeconds(30),
-            ProtoValues.ToTimeSpan(o.MaxEjectionTime) ?? TimeSpan.FromSeconds(300),
-            (int)(o.MaxEjectionPercent ?? 10),
+            interval,
+            baseTime,
+            ProtoValues.ToTimeSpan(o.MaxEjectionTime) ?? (baseTime > TimeSpan.FromSeconds(300) ? baseTime : TimeSpan.FromSeconds(300)),
+            (int)Math.Min(o.MaxEjectionPercent ?? 10, 100),
             (int)(o.EnforcingConsecutive5Xx ?? 100),
             (int)(o.EnforcingConsecutiveGatewayFailure ?? 0),
-            o.SplitExternalLocalOriginErrors);
+            o.SplitExternalLocalOriginErrors)
+        {
+            EnforcingConsecutiveLocalOriginFailure = (int)(o.EnforcingConsecutiveLocalOriginFailure ?? 100),
+        };
     }
 
     private static UpstreamTlsSettings? CompileUpstreamTransport(TransportSocket ts)

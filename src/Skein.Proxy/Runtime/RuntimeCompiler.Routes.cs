@@ -110,6 +110,7 @@ internal sealed partial class RuntimeCompiler
             ResponseHeaders = Mutations(vh.ResponseHeadersToAdd, vh.ResponseHeadersToRemove, errors, $"{where}.response_headers_to_add"),
             FilterConfigs = FilterConfigs(vh.TypedPerFilterConfig, errors, $"{where}.typed_per_filter_config"),
             RetryPolicy = vh.RetryPolicy is null ? null : Guard(() => CompileRetryPolicy(vh.RetryPolicy), errors, $"{where}.retry_policy"),
+            Cors = vh.Cors is null ? null : Guard(() => CompileCors(vh.Cors), errors, where),
         };
         foreach (var r in host.Routes)
         {

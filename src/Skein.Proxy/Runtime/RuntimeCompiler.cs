@@ -124,6 +124,12 @@ internal sealed partial class RuntimeCompiler(
     /// <summary>Retires the clusters of <paramref name="previous"/> that <paramref name="next"/> no longer uses.</summary>
     public void RetireUnused(RuntimeConfig previous, RuntimeConfig next)
     {
+        foreach (var entry in next.Clusters.Values)
+        {
+            // Outlier detection counts ejections against the hosts now in service.
+            entry.Runtime.Outlier?.SetHosts(entry.Endpoints.All);
+        }
+
         foreach (var (name, entry) in previous.Clusters)
         {
             if (!next.Clusters.TryGetValue(name, out var kept) || !ReferenceEquals(kept.Runtime, entry.Runtime))
@@ -156,7 +162,7 @@ internal sealed partial class RuntimeCompiler(
         }
         else
         {
-            runtime = new ClusterRuntime(c, settings, balancers.Create(settings), clients);
+            runtime = new ClusterRuntime(c, settings, balancers.Create(settings), clients, time);
         }
 
         ClusterLoadAssignment? cla = null;
@@ -182,12 +188,12 @@ internal sealed partial class RuntimeCompiler(
 
         var endpoints = cla is null
             ? EndpointSet.Empty
-            : CompileEndpoints(cla, settings, old?.Endpoints, $"{where} endpoints", errors);
+            : CompileEndpoints(cla, settings, runtime.Outlier, old?.Endpoints, $"{where} endpoints", errors);
         return new ClusterEntry(runtime, endpoints);
     }
 
     private static EndpointSet CompileEndpoints(
-        ClusterLoadAssignment cla, ClusterSettings settings, EndpointSet? previous, string where, List<string> errors)
+        ClusterLoadAssignment cla, ClusterSettings settings, Resilience.OutlierDetector? outlier, EndpointSet? previous, string where, List<string> errors)
     {
         var oldStats = new Dictionary<string, EndpointStats>(StringComparer.Ordinal);
         if (previous is not null)
@@ -235,10 +241,12 @@ internal sealed partial class RuntimeCompiler(
                 {
                     Address = address,
                     HttpPrefix = (settings.Tls is null ? "http://" : "https://") + address,
+                    Priority = (int)locality.Priority,
+                    LocalityWeight = (int)(locality.LoadBalancingWeight ?? 0),
                 });
             }
         }
 
-        return new EndpointSet(list.ToImmutable(), settings.HealthyPanicThresholdPercent);
+        return new EndpointSet(list.ToImmutable(), settings.HealthyPanicThresholdPercent, outlier);
     }
 }
