@@ -3,6 +3,7 @@ using Skein.Cli.Commands;
 
 var root = new RootCommand("Skein: a service mesh. Istio's config API, a light sidecar, and a whole mesh on one machine.");
 root.Subcommands.Add(AnalyzeCommand.Create());
+root.Subcommands.Add(CheckCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(UpCommand.Create());
 root.Subcommands.Add(DownCommand.Create());
