@@ -30,7 +30,7 @@ public static class FieldSupportMatrix
 
     private const string NoGateways = "Skein has sidecars only; rules for gateways are ignored";
     private const string NoJwt = "no RequestAuthentication (JWT) support yet";
-    private const string NotEnforcedYet = "not enforced yet: sidecars get no RBAC filter until the security work lands";
+    private const string NeedsMtls = "matches the peer's mTLS identity: callers without mTLS have none";
     private const string K8sOnly = "cluster-level Kubernetes setting";
 
     private static readonly Dictionary<string, FieldSupport> Entries = new(StringComparer.Ordinal)
@@ -85,11 +85,16 @@ public static class FieldSupportMatrix
         ["AuthorizationPolicy:spec.provider"] = new(SupportLevel.No, null, "CUSTOM (external authorization) is out of scope"),
         ["AuthorizationPolicy:spec.targetRef"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
         ["AuthorizationPolicy:spec.targetRefs"] = new(SupportLevel.No, null, "Gateway API targets are out of scope; use selector"),
-        ["AuthorizationPolicy:spec.action"] = new(SupportLevel.No, "ALLOW", NotEnforcedYet + "; CUSTOM is out of scope"),
-        ["AuthorizationPolicy:spec.selector"] = new(SupportLevel.No, null, NotEnforcedYet),
-        ["AuthorizationPolicy:spec.rules"] = new(SupportLevel.No, null, NotEnforcedYet),
-        ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt),
-        ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt),
+        ["AuthorizationPolicy:spec.action"] = new(SupportLevel.Partial, "ALLOW", "ALLOW, DENY and AUDIT are enforced by the sidecar (DENY first, then ALLOW); CUSTOM is out of scope"),
+        ["AuthorizationPolicy:spec.rules[].from[].source.principals"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.notPrincipals"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.namespaces"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.notNamespaces"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.serviceAccounts"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.notServiceAccounts"] = new(SupportLevel.Partial, null, NeedsMtls),
+        ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt + ": no request has a request principal, so these values never match"),
+        ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt + ": no request has a request principal, so these values always match"),
+        ["AuthorizationPolicy:spec.rules[].to[].operation.paths"] = new(SupportLevel.Yes, null, "matched after path normalisation (escaped slashes refused with 400); {*} and {**} templates too"),
         ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Partial, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)", "enforced only when skein-control runs with --mtls"),
         ["Workload:spec.replicas"] = new(SupportLevel.Yes, "1"),
         ["Workload:spec.serviceAccount"] = new(SupportLevel.Yes, "default"),

@@ -34,6 +34,28 @@ internal static class SupportCheck
                 findings.Warning(DiagnosticCodes.NotSupported, custom, "spec.action",
                     "action CUSTOM (external authorization) is not supported by Skein; this policy is ignored");
             }
+
+            if (resource is AuthorizationPolicy { Spec.Rules: { } rules } policy)
+            {
+                WarnUnsupportedConditions(findings, policy, rules);
+            }
+        }
+    }
+
+    /// <summary>JWT claims and Envoy filter metadata are never set in Skein: such conditions never match (not-values always do).</summary>
+    private static void WarnUnsupportedConditions(Findings findings, AuthorizationPolicy policy, IReadOnlyList<AuthorizationRule> rules)
+    {
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var when = rules[i].When ?? [];
+            for (var j = 0; j < when.Count; j++)
+            {
+                if (when[j].Key is { } key && (key.StartsWith("request.auth.", StringComparison.Ordinal) || key.StartsWith("experimental.envoy.filters.", StringComparison.Ordinal)))
+                {
+                    findings.Warning(DiagnosticCodes.NotSupported, policy, $"spec.rules[{i}].when[{j}].key",
+                        $"condition key \"{key}\" is not supported by Skein (no JWT or filter metadata): its values never match and its notValues always do");
+                }
+            }
         }
     }
 
