@@ -31,15 +31,15 @@ internal abstract class LoadBalancer(IRandomSource random) : ILoadBalancer
 
     public UpstreamEndpoint? Pick(EndpointSet endpoints, ulong? hash)
     {
-        var levels = endpoints.View.Levels;
-        if (levels.Length == 1)
+        var view = endpoints.View;
+        if (view.Levels.Length == 1 && view.Localities.IsDefault)
         {
-            return PickFrom(levels[0], hash);
+            return PickFrom(view.Levels[0], hash);
         }
 
         // Envoy chooses the priority with the hash when there is one, so a key keeps its level too.
         var roll = hash is { } h ? (int)(h % 100) : Random.Next(100);
-        return PickFrom(endpoints.Choose(roll), hash);
+        return PickFrom(view.Choose(roll, Random), hash);
     }
 
     public abstract UpstreamEndpoint? PickFrom(ImmutableArray<UpstreamEndpoint> hosts, ulong? hash);

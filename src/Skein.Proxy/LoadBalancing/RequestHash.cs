@@ -54,9 +54,15 @@ internal static class RequestHash
     private static string? Cookie(ProxyContext ctx, HashPolicyRuntime p)
     {
         var value = ctx.Http.Request.Cookies[p.Name];
-        if (!string.IsNullOrEmpty(value) || p.CookieTtl is not { } ttl)
+        if (!string.IsNullOrEmpty(value))
         {
-            return value;
+            // Envoy hashes the value without the quotes it wraps generated values in.
+            return value.Length >= 2 && value[0] == '"' && value[^1] == '"' ? value[1..^1] : value;
+        }
+
+        if (p.CookieTtl is not { } ttl)
+        {
+            return null;
         }
 
         var seed = string.Concat(ctx.Connection.RemoteEndPoint?.ToString(), ctx.Connection.LocalEndPoint?.ToString());

@@ -31,7 +31,8 @@ internal static partial class ForwarderErrors
 
         switch (error)
         {
-            case ForwarderError.Request when IsConnectFailure(exception):
+            case ForwarderError.Request or ForwarderError.RequestTimedOut when IsConnectFailure(exception):
+                // A connect timeout surfaces as a timed-out request; Envoy reports it as a connect failure.
                 ctx.UpstreamTransportFailureReason = exception?.GetBaseException().Message;
                 await LocalReply.SendAsync(
                     ctx, 503, ResponseFlags.UpstreamConnectionFailure, "upstream_reset_before_response_started{connection_failure}",
@@ -90,7 +91,7 @@ internal static partial class ForwarderErrors
     {
         for (var x = e; x is not null; x = x.InnerException)
         {
-            if (x is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError }
+            if (x is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError }
                 || x is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable
                     or SocketError.NetworkUnreachable or SocketError.TimedOut or SocketError.HostNotFound }
                 || x is TimeoutException)

@@ -171,7 +171,7 @@ internal sealed partial class Router
                     : null;
             }
 
-            timedOut = perTryFired || (overall && !clientGone) || error is ForwarderError.RequestTimedOut;
+            timedOut = perTryFired || (overall && !clientGone) || (error is ForwarderError.RequestTimedOut && failure != AttemptFailure.ConnectFailure);
             if (!clientGone && (failure is not null || timedOut))
             {
                 runtime.Outlier?.ReportLocalOrigin(endpoint, timedOut ? AttemptOrigin.Timeout : AttemptOrigin.ConnectFailed);

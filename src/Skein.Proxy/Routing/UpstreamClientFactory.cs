@@ -22,6 +22,7 @@ internal sealed class UpstreamClientFactory : IUpstreamClientFactory
             PooledConnectionLifetime = settings.Http.MaxConnectionDuration ?? Timeout.InfiniteTimeSpan,
             MaxConnectionsPerServer = Math.Max(1, settings.CircuitBreakers.MaxConnections),
             ConnectCallback = ConnectAsync,
+            PlaintextStreamFilter = Resilience.MaxRequestsPerConnection.Filter(settings.Http.MaxRequestsPerConnection),
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }

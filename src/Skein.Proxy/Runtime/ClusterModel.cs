@@ -100,10 +100,12 @@ internal sealed class EndpointSet
     private readonly Resilience.OutlierDetector? _outlier;
     private HostView? _view;
 
-    public EndpointSet(ImmutableArray<UpstreamEndpoint> all, double panicThresholdPercent, Resilience.OutlierDetector? outlier = null)
+    public EndpointSet(
+        ImmutableArray<UpstreamEndpoint> all, double panicThresholdPercent, Resilience.OutlierDetector? outlier = null, bool localityWeighted = false)
     {
         All = all;
         PanicThresholdPercent = panicThresholdPercent;
+        LocalityWeighted = localityWeighted;
         _outlier = outlier;
         var healthy = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
         var priorities = new SortedDictionary<int, ImmutableArray<UpstreamEndpoint>.Builder>();
@@ -145,6 +147,9 @@ internal sealed class EndpointSet
 
     public double PanicThresholdPercent { get; }
 
+    /// <summary>Pick a locality by its weight (times its availability) before a host (<c>locality_weighted_lb_config</c>).</summary>
+    public bool LocalityWeighted { get; }
+
     /// <summary>The current selectable view: EDS health, outlier ejection, priority loads and panic.</summary>
     public HostView View
     {
@@ -169,8 +174,11 @@ internal sealed class EndpointSet
     /// The hosts a balancer chooses from for one request: a priority level picked by the priority loads
     /// (<paramref name="roll"/> in [0, 100)), then its available hosts (all of them in panic).
     /// </summary>
-    public ImmutableArray<UpstreamEndpoint> Choose(int roll) => View.Choose(roll);
+    public ImmutableArray<UpstreamEndpoint> Choose(int roll, IRandomSource? random = null) => View.Choose(roll, random);
 }
+
+/// <summary>The selectable hosts of one locality within a priority level, with the cumulative effective weight up to it.</summary>
+internal sealed record LocalityGroup(long CumulativeWeight, ImmutableArray<UpstreamEndpoint> Hosts);
 
 /// <summary>
 /// The hosts balancers may use right now, computed as Envoy does: per priority, health = available hosts as a
@@ -183,13 +191,27 @@ internal sealed class HostView
 {
     private const int OverprovisioningFactor = 140;
 
-    private HostView(int version, ImmutableArray<ImmutableArray<UpstreamEndpoint>> levels, ImmutableArray<int> cumulativeLoads, bool panic)
+    private HostView(
+        int version, ImmutableArray<ImmutableArray<UpstreamEndpoint>> levels, ImmutableArray<int> cumulativeLoads, bool panic, EndpointSet? localityWeighted = null)
     {
         Version = version;
         Levels = levels;
         CumulativeLoads = cumulativeLoads;
         Panic = panic;
+        if (localityWeighted is { LocalityWeighted: true } set)
+        {
+            var builder = ImmutableArray.CreateBuilder<ImmutableArray<LocalityGroup>>(levels.Length);
+            for (var p = 0; p < levels.Length; p++)
+            {
+                builder.Add(GroupByLocality(set.Priorities[p], levels[p]));
+            }
+
+            Localities = builder.MoveToImmutable();
+        }
     }
+
+    /// <summary>Per level, the localities to choose from by weight (default when the cluster is not locality weighted).</summary>
+    public ImmutableArray<ImmutableArray<LocalityGroup>> Localities { get; }
 
     public int Version { get; }
 
@@ -201,17 +223,76 @@ internal sealed class HostView
 
     public bool Panic { get; }
 
-    public ImmutableArray<UpstreamEndpoint> Choose(int roll)
+    public ImmutableArray<UpstreamEndpoint> Choose(int roll, IRandomSource? random = null)
     {
         for (var i = 0; i < Levels.Length; i++)
         {
             if (roll < CumulativeLoads[i])
             {
-                return Levels[i];
+                return Localities.IsDefault || Localities[i].IsEmpty || random is null ? Levels[i] : PickLocality(Localities[i], random);
             }
         }
 
         return [];
+    }
+
+    private static ImmutableArray<UpstreamEndpoint> PickLocality(ImmutableArray<LocalityGroup> groups, IRandomSource random)
+    {
+        var total = groups[^1].CumulativeWeight;
+        var roll = (long)(random.NextDouble() * total);
+        foreach (var g in groups)
+        {
+            if (roll < g.CumulativeWeight)
+            {
+                return g.Hosts;
+            }
+        }
+
+        return groups[^1].Hosts;
+    }
+
+    /// <summary>
+    /// Envoy's locality weighted balancing: a locality's effective weight is its <c>load_balancing_weight</c> times
+    /// its availability (selectable share × 1.4, capped at 1); localities with no weight get nothing.
+    /// </summary>
+    private static ImmutableArray<LocalityGroup> GroupByLocality(ImmutableArray<UpstreamEndpoint> all, ImmutableArray<UpstreamEndpoint> selectable)
+    {
+        var totals = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var h in all)
+        {
+            totals[h.Locality] = totals.GetValueOrDefault(h.Locality) + 1;
+        }
+
+        if (totals.Count <= 1)
+        {
+            return [];
+        }
+
+        var byLocality = new SortedDictionary<string, ImmutableArray<UpstreamEndpoint>.Builder>(StringComparer.Ordinal);
+        foreach (var h in selectable)
+        {
+            if (!byLocality.TryGetValue(h.Locality, out var list))
+            {
+                byLocality[h.Locality] = list = ImmutableArray.CreateBuilder<UpstreamEndpoint>();
+            }
+
+            list.Add(h);
+        }
+
+        var groups = ImmutableArray.CreateBuilder<LocalityGroup>();
+        long cumulative = 0;
+        foreach (var (locality, list) in byLocality)
+        {
+            var availability = Math.Min(100, OverprovisioningFactor * list.Count / totals[locality]);
+            var weight = (long)list[0].LocalityWeight * availability;
+            if (weight > 0)
+            {
+                cumulative += weight;
+                groups.Add(new LocalityGroup(cumulative, list.ToImmutable()));
+            }
+        }
+
+        return groups.Count == 0 ? [] : groups.ToImmutable();
     }
 
     internal static HostView Compute(EndpointSet set, Func<UpstreamEndpoint, bool>? isEjected, int version)
@@ -256,7 +337,7 @@ internal sealed class HostView
                 loads.Add(p == 0 && !fallback.IsEmpty ? 100 : 0);
             }
 
-            return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), set.PanicThresholdPercent > 0);
+            return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), set.PanicThresholdPercent > 0, set);
         }
 
         var assigned = 0;
@@ -289,7 +370,7 @@ internal sealed class HostView
             loads.Add(cumulative);
         }
 
-        return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), panic);
+        return new HostView(version, levels.MoveToImmutable(), loads.MoveToImmutable(), panic, set);
     }
 
     private static ImmutableArray<UpstreamEndpoint> Degraded(ImmutableArray<ImmutableArray<UpstreamEndpoint>> priorities, Func<UpstreamEndpoint, bool>? isEjected)

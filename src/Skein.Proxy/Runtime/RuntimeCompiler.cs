@@ -247,6 +247,6 @@ internal sealed partial class RuntimeCompiler(
             }
         }
 
-        return new EndpointSet(list.ToImmutable(), settings.HealthyPanicThresholdPercent, outlier);
+        return new EndpointSet(list.ToImmutable(), settings.HealthyPanicThresholdPercent, outlier, settings.LocalityWeighted);
     }
 }
