@@ -13,6 +13,7 @@ using Skein.Proxy.Resilience;
 using Skein.Proxy.Routing;
 using Skein.Proxy.Runtime;
 using Skein.Proxy.Telemetry;
+using Skein.Proxy.Tracing;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace Skein.Proxy;
@@ -27,6 +28,9 @@ internal sealed record ProxyHostServices
     public Stream? AccessLogSink { get; init; }
 
     public Bootstrap? Bootstrap { get; init; }
+
+    /// <summary>How long the span exporter waits to fill a batch (default 1 s).</summary>
+    public TimeSpan? TraceExportInterval { get; init; }
 }
 
 /// <summary>
@@ -35,11 +39,15 @@ internal sealed record ProxyHostServices
 /// </summary>
 internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
 {
+    private const string DefaultNodeId = "sidecar~127.0.0.1~skein-proxy.default~default.svc.cluster.local";
+
     private readonly WebApplication _app;
     private readonly Dictionary<ListenerRole, ListenOptions> _listen = [];
     private readonly DrainState _drain = new();
     private readonly AccessLogObserver? _accessLog;
     private readonly MetricsCollector _collector;
+    private readonly OtlpExporter? _exporter;
+    private readonly BootstrapException? _telemetryError;
     private readonly ILogger _logger;
     private AdsClient? _ads;
     private Router _router = null!;
@@ -98,6 +106,39 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         var metrics = new ProxyMetrics();
         Metrics = metrics;
         _collector = new MetricsCollector(metrics.Meter);
+        var nodeId = options.NodeId ?? (string.IsNullOrEmpty(services.Bootstrap?.Node?.Id) ? DefaultNodeId : services.Bootstrap!.Node.Id);
+        var node = services.Bootstrap?.Node?.Clone() ?? new Skein.Xds.Envoy.Config.Core.V3.Node();
+        node.Id = nodeId;
+        var controlPlane = options.XdsAddress is not null ? new Uri(options.XdsAddress) : services.Bootstrap?.AdsAddress;
+        TelemetrySettings settings;
+        try
+        {
+            settings = TelemetrySettings.From(options, node, controlPlane);
+        }
+        catch (BootstrapException e)
+        {
+            _telemetryError = e; // reported by StartAsync, where the process turns it into exit code 3
+            settings = new TelemetrySettings();
+        }
+
+        settings = settings with { ExportInterval = services.TraceExportInterval ?? settings.ExportInterval };
+        var local = LocalWorkload.FromNode(node);
+        if (settings.Tracing && settings.Collector is not null)
+        {
+            _exporter = new OtlpExporter(settings.Collector, local, settings.ExportInterval, Time, loggers.CreateLogger<OtlpExporter>());
+        }
+
+        var tracer = settings.Tracing ? new Tracer(settings, local, random, _exporter) : null;
+        Telemetry = new ProxyTelemetry(settings, local, new PeerResolver(local), tracer);
+        Tap = new TapHub();
+        var istio = new IstioMetrics(Telemetry);
+        _collector.Add(istio);
+        _collector.Add(metrics);
+        if (_exporter is not null)
+        {
+            _collector.Add(_exporter);
+        }
+
         var clients = new UpstreamClientFactory();
         var balancers = new LoadBalancerRegistry(random);
         var router = new Router(sp.GetRequiredService<IHttpForwarder>(), random, loggers.CreateLogger<Router>());
@@ -116,21 +157,32 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
             Applier.SetStatic(bootstrap);
         }
 
-        var observers = new List<IRequestObserver> { metrics };
-        if (options.AccessLog || services.AccessLogSink is not null)
+        var observers = new List<IRequestObserver>();
+        var connectionObservers = new List<IConnectionObserver>();
+        if (settings.Metrics)
+        {
+            observers.AddRange([istio, metrics]);
+            connectionObservers.AddRange([istio, metrics]);
+        }
+
+        if (settings.AccessLog || services.AccessLogSink is not null)
         {
             _accessLog = new AccessLogObserver(services.AccessLogSink ?? Console.OpenStandardOutput());
             observers.Add(_accessLog);
         }
 
-        var allObservers = new RequestObservers(observers, [metrics]);
+        observers.Add(Tap);
+        var tap = Tap;
+        var logging = _accessLog is not null;
+        Telemetry.LabelsWanted = () => logging || tap.HasSubscribers;
+        var allObservers = new RequestObservers(observers, connectionObservers, Telemetry, Store);
         var tcp = new TcpProxyHandler(loggers.CreateLogger<TcpProxyHandler>(), Time, allObservers);
         dispatcher = new ConnectionDispatcher(
             options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>());
         var handler = new HttpRequestHandler(
             Store, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
         _router = router;
-        var admin = new AdminEndpoints(Store, _collector, this);
+        var admin = new AdminEndpoints(Store, _collector, this, Tap);
         _app.Run(http =>
         {
             var connection = http.Features.Get<DownstreamConnection>();
@@ -142,12 +194,6 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         if (options.XdsAddress is not null || services.Bootstrap?.AdsAddress is not null)
         {
             var address = options.XdsAddress is not null ? new Uri(options.XdsAddress) : services.Bootstrap!.AdsAddress!;
-            var node = services.Bootstrap?.Node?.Clone() ?? new Skein.Xds.Envoy.Config.Core.V3.Node();
-            if (options.NodeId is not null || string.IsNullOrEmpty(node.Id))
-            {
-                node.Id = options.NodeId ?? "sidecar~127.0.0.1~skein-proxy.default~default.svc.cluster.local";
-            }
-
             node.UserAgentName = "skein-proxy";
             _ads = new AdsClient(address, node, Applier, random, Time, loggers.CreateLogger<AdsClient>());
         }
@@ -164,6 +210,15 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     public ConfigApplier Applier { get; }
 
     public ProxyMetrics Metrics { get; }
+
+    /// <summary>Metadata exchange, tracing and the resolved labels' caches.</summary>
+    public ProxyTelemetry Telemetry { get; }
+
+    /// <summary>The live request stream behind <c>GET /tap</c>.</summary>
+    public TapHub Tap { get; }
+
+    /// <summary>The span exporter, when tracing has a collector.</summary>
+    public OtlpExporter? SpanExporter => _exporter;
 
     public AdsClient? Ads => _ads;
 
@@ -189,6 +244,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     /// <summary>Binds the ports, applies the static config (when there is no ADS server) and starts the ADS client.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        if (_telemetryError is not null)
+        {
+            throw _telemetryError;
+        }
+
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         _router.OwnPorts = new HashSet<int> { OutboundPort, InboundPort };
         if (_ads is null)
@@ -237,6 +297,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         if (_accessLog is not null)
         {
             await _accessLog.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_exporter is not null)
+        {
+            await _exporter.DisposeAsync().ConfigureAwait(false);
         }
 
         _collector.Dispose();

@@ -47,6 +47,18 @@ internal sealed record ProxyOptions
     /// <summary>Writes one JSON access log line per request to stdout.</summary>
     public bool AccessLog { get; init; }
 
+    /// <summary>Istio metrics, skein_proxy request series and metadata exchange (<c>--no-metrics</c> turns them off).</summary>
+    public bool Metrics { get; init; } = true;
+
+    /// <summary>Trace context and spans (<c>--no-tracing</c> turns them off).</summary>
+    public bool Tracing { get; init; } = true;
+
+    /// <summary>Percentage of new traces sampled (<c>--trace-sampling</c>); null: node metadata, else 1.</summary>
+    public double? TraceSampling { get; init; }
+
+    /// <summary>OTLP/HTTP traces URL (<c>--trace-collector</c>), <c>none</c> to export nothing; null: node metadata, else the control plane's host on 4318.</summary>
+    public string? TraceCollector { get; init; }
+
     /// <summary>Log level for the proxy's own logs (warning by default: the request path logs nothing at info).</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 
@@ -66,6 +78,10 @@ internal sealed record ProxyOptions
           --detection-timeout D    wait for client bytes before treating a connection as server-first TCP (default 100ms)
           --opaque-ports P,P       destination ports proxied as TCP without protocol detection
           --access-log             write one JSON access log line per request to stdout
+          --no-metrics             record no Istio / request metrics (and no metadata exchange)
+          --no-tracing             no spans; trace headers pass through untouched
+          --trace-sampling PCT     percentage of new traces sampled, 0-100 (default: node metadata, else 1)
+          --trace-collector URL    OTLP/HTTP traces endpoint, or none (default: http://<control plane host>:4318/v1/traces)
           --log-level LEVEL        trace, debug, information, warning (default), error
         """;
 
@@ -107,6 +123,10 @@ internal sealed record ProxyOptions
                 "--detection-timeout" => o with { DetectionTimeout = Duration(name, Value()) },
                 "--opaque-ports" => o with { OpaquePorts = Value().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => Port(name, p)).ToHashSet() },
                 "--access-log" => o with { AccessLog = true },
+                "--no-metrics" => o with { Metrics = false },
+                "--no-tracing" => o with { Tracing = false },
+                "--trace-sampling" => o with { TraceSampling = Percent(name, Value()) },
+                "--trace-collector" => o with { TraceCollector = Value() },
                 "--log-level" => o with { LogLevel = Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(Value(), true, out var l) ? l : throw new ArgumentException($"{name}: unknown level") },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
@@ -114,6 +134,11 @@ internal sealed record ProxyOptions
 
         return o;
     }
+
+    private static double Percent(string name, string value) =>
+        double.TryParse(value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 100
+            ? p
+            : throw new ArgumentException($"{name}: \"{value}\" is not a percentage (0-100)");
 
     private static int Port(string name, string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is >= 0 and <= 65535

@@ -9,6 +9,14 @@ internal static class Propagation
 {
     public const string EndUser = "end-user";
 
+    /// <summary>
+    /// For the app's HTTP clients: .NET would otherwise add a <c>traceparent</c> of its own (from the ASP.NET Core
+    /// activity) whenever the incoming request had none, starting traces the mesh never saw. The app forwards
+    /// exactly the headers it received, as bookinfo does; the sidecars own the trace context.
+    /// </summary>
+    public static readonly System.Diagnostics.DistributedContextPropagator NoOutput =
+        System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator();
+
     public static readonly string[] Headers =
     [
         "x-request-id",

@@ -28,6 +28,7 @@ internal sealed partial class FrontendRole(BookstoreOptions options, TimeProvide
         ConnectTimeout = options.UpstreamTimeout,
         AllowAutoRedirect = false,
         UseCookies = false,
+        ActivityHeadersPropagator = Propagation.NoOutput,
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,

@@ -107,6 +107,7 @@ internal sealed partial class ReviewsRole(BookstoreOptions options, TimeProvider
                 PooledConnectionLifetime = TimeSpan.FromMinutes(1),
                 ConnectTimeout = options.UpstreamTimeout,
                 EnableMultipleHttp2Connections = true,
+                ActivityHeadersPropagator = Propagation.NoOutput,
             },
             DisposeHttpClient = true,
         });

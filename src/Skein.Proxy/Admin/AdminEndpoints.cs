@@ -20,7 +20,7 @@ internal interface IProxyLifetime
 }
 
 /// <summary>The admin (127.0.0.1:15000), stats (15090) and health (15021) endpoints.</summary>
-internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector metrics, IProxyLifetime lifetime)
+internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector metrics, IProxyLifetime lifetime, TapHub? tap = null)
 {
     public Task HandleAsync(HttpContext http, ListenerRole role)
     {
@@ -49,6 +49,8 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
                 return Stats(http);
             case "/stats/prometheus":
                 return Prometheus(http);
+            case "/tap" when tap is not null:
+                return TapAsync(http, tap);
             case "/quitquitquit" when post:
                 http.Response.OnCompleted(() =>
                 {
@@ -62,9 +64,58 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
             case "/quitquitquit" or "/drain_listeners":
                 return Text(http, 405, "use POST\n");
             case "/":
-                return Text(http, 200, "/config_dump\n/clusters\n/ready\n/stats\n/stats/prometheus\n/quitquitquit (POST)\n/drain_listeners (POST)\n");
+                return Text(http, 200, "/config_dump\n/clusters\n/ready\n/stats\n/stats/prometheus\n/tap?path=&method=&authority=&direction=&limit= (NDJSON stream)\n/quitquitquit (POST)\n/drain_listeners (POST)\n");
             default:
                 return NotFound(http);
+        }
+    }
+
+    /// <summary>
+    /// <c>GET /tap</c>: one JSON line per completed request matching the query (<c>path</c> prefix, <c>method</c>,
+    /// <c>authority</c> substring, <c>direction</c> inbound|outbound), the access log record, until the client goes
+    /// away or <c>limit</c> lines were sent. Headers are flushed at once, so a 200 means the tap is live.
+    /// </summary>
+    private static async Task TapAsync(HttpContext http, TapHub tap)
+    {
+        var query = http.Request.Query;
+        var filter = TapFilter.FromQuery(query, out var error);
+        long limit = long.MaxValue;
+        if (filter is not null && query.TryGetValue("limit", out var l) && l.Count > 0
+            && (!long.TryParse(l[0], NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit <= 0))
+        {
+            error = "limit: must be a positive number";
+        }
+
+        if (filter is null || error is not null)
+        {
+            await Text(http, 400, error + "\n").ConfigureAwait(false);
+            return;
+        }
+
+        var ct = http.RequestAborted;
+        using var subscription = tap.Subscribe(filter);
+        http.Response.ContentType = "application/x-ndjson";
+        http.Response.Headers.CacheControl = "no-cache";
+        await http.Response.StartAsync(ct).ConfigureAwait(false);
+        await http.Response.Body.FlushAsync(ct).ConfigureAwait(false);
+        long sent = 0;
+        try
+        {
+            var lines = subscription.Lines;
+            while (sent < limit && await lines.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (sent < limit && lines.TryRead(out var line))
+                {
+                    await http.Response.Body.WriteAsync(line, ct).ConfigureAwait(false);
+                    sent++;
+                }
+
+                await http.Response.Body.FlushAsync(ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the client went away
         }
     }
 

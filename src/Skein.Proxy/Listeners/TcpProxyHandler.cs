@@ -29,18 +29,26 @@ internal sealed partial class TcpProxyHandler(ILogger<TcpProxyHandler> logger, T
         TimeSpan? idleTimeout)
     {
         var started = time.GetTimestamp();
+        var record = observers.ConnectionStarted(info, cluster, target);
         try
         {
-            return await RelayCoreAsync(downstream, downstreamSocket, info, target, connectTimeout, idleTimeout).ConfigureAwait(false);
+            return await RelayCoreAsync(downstream, downstreamSocket, info, target, connectTimeout, idleTimeout, record).ConfigureAwait(false);
         }
         finally
         {
-            observers.ConnectionClosed(info, cluster, time.GetElapsedTime(started));
+            record.Duration = time.GetElapsedTime(started);
+            observers.ConnectionClosed(record);
         }
     }
 
     private async Task<bool> RelayCoreAsync(
-        ConnectionContext downstream, Socket? downstreamSocket, DownstreamConnection info, EndPoint target, TimeSpan connectTimeout, TimeSpan? idleTimeout)
+        ConnectionContext downstream,
+        Socket? downstreamSocket,
+        DownstreamConnection info,
+        EndPoint target,
+        TimeSpan connectTimeout,
+        TimeSpan? idleTimeout,
+        Telemetry.TcpConnectionRecord record)
     {
         using var upstream = new Socket(target.AddressFamily == AddressFamily.Unspecified ? AddressFamily.InterNetworkV6 : target.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         if (upstream.AddressFamily == AddressFamily.InterNetworkV6)
@@ -67,6 +75,7 @@ internal sealed partial class TcpProxyHandler(ILogger<TcpProxyHandler> logger, T
             }
         }
 
+        observers.ConnectionEstablished(record);
         using var idle = new CancellationTokenSource();
         var activity = new Activity(idle, idleTimeout, time);
         activity.Touch();

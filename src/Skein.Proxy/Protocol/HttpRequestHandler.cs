@@ -45,6 +45,7 @@ internal sealed partial class HttpRequestHandler(
 
             ctx.PathAndQuery = normalized; // routes, RBAC and the upstream all see the normalised path
             var pipeline = Resolve(ctx);
+            observers.RequestStarted(ctx);
             await pipeline(ctx).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)

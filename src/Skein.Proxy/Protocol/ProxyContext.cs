@@ -88,6 +88,9 @@ internal sealed class ProxyContext
 
     public long BytesSent { get; set; }
 
+    /// <summary>Metadata exchange, trace context and resolved labels (a field: observers update it in place).</summary>
+    public Telemetry.RequestTelemetry Telemetry;
+
     /// <summary>Milliseconds from <see cref="StartTimestamp"/> to <paramref name="timestamp"/>, or -1 if not reached.</summary>
     public double MillisecondsTo(long timestamp) =>
         timestamp == 0 ? -1 : Time.GetElapsedTime(StartTimestamp, timestamp).TotalMilliseconds;

@@ -33,6 +33,8 @@ internal sealed class ProxyTransformer : HttpTransformer
             // The normalised path that routing and RBAC saw, not Kestrel's own decoding of the raw target.
             proxyRequest.RequestUri = new Uri(destinationPrefix + ctx.PathAndQuery, UriKind.Absolute);
         }
+
+        ctx?.Telemetry.Hooks?.OnUpstreamRequest(ctx, proxyRequest);
     }
 
     public override async ValueTask<bool> TransformResponseAsync(
@@ -46,6 +48,7 @@ internal sealed class ProxyTransformer : HttpTransformer
         }
 
         ctx.FirstByteTimestamp = ctx.Time.GetTimestamp();
+        ctx.Telemetry.Hooks?.OnUpstreamResponse(ctx, httpContext.Response);
         var upstreamMs = (long)ctx.Time.GetElapsedTime(ctx.UpstreamStartTimestamp, ctx.FirstByteTimestamp).TotalMilliseconds;
         httpContext.Response.Headers["x-envoy-upstream-service-time"] = upstreamMs.ToString(CultureInfo.InvariantCulture);
         LocalReply.ApplyRouteResponseHeaders(ctx);

@@ -6,13 +6,16 @@ using System.Text;
 namespace Skein.Proxy.Telemetry;
 
 /// <summary>
-/// Aggregates the proxy meter's measurements in memory (a <see cref="MeterListener"/>) and writes them in
-/// Prometheus text exposition format and as Envoy-style <c>/stats</c> lines.
+/// Writes the proxy's metrics in Prometheus text exposition format and as Envoy-style <c>/stats</c> lines: the
+/// <see cref="IMetricsSource"/>s (Istio metrics, the proxy's request series, the span exporter), and the proxy
+/// meter's instruments (rare events such as config updates), aggregated here by a <see cref="MeterListener"/>.
 /// </summary>
 internal sealed class MetricsCollector : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<(Instrument Instrument, string Labels), Series> _series = new();
+    private readonly Lock _sourcesLock = new();
+    private IMetricsSource[] _sources = [];
 
     /// <summary>Collects the instruments of <paramref name="meter"/> only (several proxies may share a process in tests).</summary>
     public MetricsCollector(Meter meter)
@@ -29,8 +32,26 @@ internal sealed class MetricsCollector : IDisposable
         _listener.Start();
     }
 
+    /// <summary>Adds a source whose families are written after the meter's.</summary>
+    public void Add(IMetricsSource source)
+    {
+        lock (_sourcesLock)
+        {
+            _sources = [.. _sources, source];
+        }
+    }
+
     /// <summary>Writes every series in Prometheus text format (version 0.0.4).</summary>
     public void WritePrometheus(StringBuilder sb)
+    {
+        WriteMeter(sb);
+        foreach (var source in Volatile.Read(ref _sources))
+        {
+            source.WritePrometheus(sb);
+        }
+    }
+
+    private void WriteMeter(StringBuilder sb)
     {
         foreach (var group in Grouped())
         {
@@ -65,6 +86,11 @@ internal sealed class MetricsCollector : IDisposable
     /// <summary>Writes counters as Envoy-style <c>name{labels}: value</c> lines.</summary>
     public void WriteStats(StringBuilder sb)
     {
+        foreach (var source in Volatile.Read(ref _sources))
+        {
+            source.WriteStats(sb);
+        }
+
         foreach (var group in Grouped())
         {
             foreach (var (labels, series) in group.Value)

@@ -123,6 +123,17 @@ public sealed class FrontendTests(BookstoreMesh mesh)
     }
 
     [Fact]
+    public async Task GetProduct_NoTraceHeaders_AppInventsNone()
+    {
+        using var client = Http.Http1();
+        var product = await client.GetJsonAsync(new Uri(mesh.Frontend.Url, "/api/product/1"));
+
+        var seen = product.GetProperty("reviews").GetProperty("propagated");
+        Assert.False(seen.TryGetProperty("traceparent", out _)); // the sidecars own the trace context
+        Assert.False(seen.TryGetProperty("tracestate", out _));
+    }
+
+    [Fact]
     public async Task GetProduct_UserQuery_SetsEndUser()
     {
         using var client = Http.Http1();
