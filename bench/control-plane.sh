@@ -6,8 +6,8 @@
 # each change to the last proxy's ACK (p50/p99/max), skein-control's managed heap, RSS (VmRSS/VmHWM) and CPU
 # seconds, and what was pushed. The program is bench/ControlPlaneScale (see its Program.cs).
 # The whole run, build included, is bounded (SKEIN_BENCH_SECONDS, default 290 s): changes that would not finish in
-# time are not started, and the report says how many were measured (on a 2-core machine the initial sync takes
-# ~1.5 min and each change ~15 s, so about half of the 20 fit; SKEIN_BENCH_SECONDS=520 runs them all).
+# time are not started, and the report says how many were measured (SKEIN_BENCH_SECONDS=520 leaves room for all
+# 20 on a busy 2-core machine).
 # Writes bench/RESULTS.md (the "Control plane:" section; other sections are kept).
 # Usage: bench/control-plane.sh [--quick]    (--quick: 200 services, 400 proxies, 5 changes)
 set -euo pipefail

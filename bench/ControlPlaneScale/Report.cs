@@ -106,7 +106,7 @@ internal sealed partial class Report(Options options, MeshModel mesh)
         sb.Append(c, $"| skein-control start (empty config directory) | {StartSeconds:F1} s |\n");
         sb.Append(c, $"| register {Proxies:N0} instances into the empty mesh | {RegisterSeconds:F1} s |\n");
         sb.Append(c, $"| config directory with {ConfigResources:N0} resources loaded into a snapshot | {ConfigLoadSeconds:F1} s |\n");
-        sb.Append(c, $"| one more registration once the mesh is loaded | {RegisterLoadedMs:F0} ms each (every registration rebuilds the whole mesh snapshot; `skein up` registers each pod twice) |\n");
+        sb.Append(c, $"| one more registration once the mesh is loaded | {RegisterLoadedMs:F0} ms each (answered at once with the version that will hold it; the snapshot is rebuilt after 20 ms without registrations, so a burst costs one rebuild) |\n");
         if (SyncComplete)
         {
             sb.Append(c, $"| initial sync: all {Proxies:N0} proxies connected with CDS, EDS, LDS, RDS ACKed | **{SyncSeconds:F1} s** (per proxy: p50 {Percentile(ProxySyncSeconds, 0.5):F1} s, p99 {Percentile(ProxySyncSeconds, 0.99):F1} s) |\n");

@@ -52,8 +52,11 @@ internal sealed class MeshDependencies
 
     public IReadOnlyList<MeshRead> Reads => _reads;
 
-    /// <summary>The snapshot the reads were made on (its stamps of the parts read whole).</summary>
-    public MeshSnapshot? Snapshot { get; internal set; }
+    /// <summary>The stamps of the parts read whole, on the snapshot the reads were made on (only these are
+    /// kept, not the snapshot: fragments outlive many snapshots).</summary>
+    private long[]? _wholeStamps;
+
+    internal MeshDependencies(MeshSnapshot snapshot) => _wholeStamps = snapshot.Stamps.WholeStamps;
 
     internal void Add(MeshRead read)
     {
@@ -77,12 +80,13 @@ internal sealed class MeshDependencies
     /// <summary>True when everything read then reads the same in <paramref name="snapshot"/>.</summary>
     public bool ValidFor(MeshSnapshot snapshot)
     {
-        if (ReferenceEquals(snapshot, Snapshot))
+        var stamps = snapshot.Stamps;
+        if (ReferenceEquals(stamps.WholeStamps, _wholeStamps))
         {
-            return true;
+            return true; // the same snapshot
         }
 
-        if (Snapshot is null || !snapshot.Stamps.SameWholes(Snapshot.Stamps, Wholes))
+        if (_wholeStamps is null || !stamps.SameWholes(_wholeStamps, Wholes))
         {
             return false;
         }
@@ -112,7 +116,7 @@ internal static class MeshReads
     public static (T Value, MeshDependencies Dependencies) Record<T>(MeshSnapshot snapshot, Func<T> generate)
     {
         var outer = t_current;
-        var deps = new MeshDependencies { Snapshot = snapshot };
+        var deps = new MeshDependencies(snapshot);
         t_current = deps;
         try
         {

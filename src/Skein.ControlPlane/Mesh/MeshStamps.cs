@@ -33,12 +33,15 @@ internal sealed class MeshStamps
 
     public long Config(Resource? resource) => resource is null ? 0 : _config.GetValueOrDefault(ConfigKey.Of(resource));
 
-    /// <summary>True when every part in <paramref name="wholes"/> has the same stamp in both.</summary>
-    public bool SameWholes(MeshStamps other, MeshInput wholes)
+    /// <summary>The stamp of each part read whole (one array per snapshot: the same array means the same snapshot).</summary>
+    internal long[] WholeStamps => _wholes;
+
+    /// <summary>True when every part in <paramref name="wholes"/> has the same stamp here as in <paramref name="other"/>.</summary>
+    public bool SameWholes(long[] other, MeshInput wholes)
     {
         for (var i = 0; i < Inputs.Length; i++)
         {
-            if ((wholes & Inputs[i]) != 0 && _wholes[i] != other._wholes[i])
+            if ((wholes & Inputs[i]) != 0 && _wholes[i] != other[i])
             {
                 return false;
             }

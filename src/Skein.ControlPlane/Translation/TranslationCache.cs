@@ -41,7 +41,7 @@ internal sealed class TranslationCache
 
     public TranslationCache() => _current = new Generation(MeshSnapshot.Empty(new MeshSettings()), 0);
 
-    /// <summary>How many parts (resource sets) were generated, fully or in part (tests and metrics).</summary>
+    /// <summary>How many times a part (resource set) came out different from what it was (tests and metrics).</summary>
     public long Generated => Interlocked.Read(ref _generated);
 
     /// <summary>How many fragments (a service's clusters or endpoints, a service port's routes, a whole part) were generated.</summary>
@@ -157,7 +157,7 @@ internal sealed class TranslationCache
         var resources = unchanged && previous!.Fragments!.Count == fragments.Count
             ? previous.Resources
             : TypeResources.Reuse(typeUrl, TypeResources.Sort(all), previous?.Resources);
-        return Store(key, g, new Part(snapshot.AllVersion, resources) { Fragments = fragments });
+        return Store(key, g, new Part(snapshot.AllVersion, resources) { Fragments = fragments }, previous);
     }
 
     /// <summary>A part generated in one go (it depends on the proxy's shape or on every service at once).</summary>
@@ -176,7 +176,7 @@ internal sealed class TranslationCache
         var resources = unchanged
             ? previous!.Resources
             : TypeResources.Reuse(typeUrl, TypeResources.Sort(Collect(fragment, [], [])), previous?.Resources);
-        return Store(key, g, new Part(snapshot.AllVersion, resources) { Whole = fragment });
+        return Store(key, g, new Part(snapshot.AllVersion, resources) { Whole = fragment }, previous);
     }
 
     /// <summary>Route configurations, assembled again when anything they read changed, from per service port routes.</summary>
@@ -192,7 +192,7 @@ internal sealed class TranslationCache
         if (previous?.Whole is { } whole && whole.Dependencies.ValidFor(snapshot))
         {
             Interlocked.Increment(ref _fragmentsReused);
-            return Store(key, g, previous with { Version = snapshot.AllVersion });
+            return Store(key, g, previous with { Version = snapshot.AllVersion }, previous);
         }
 
         var oldRoutes = previous?.Routes;
@@ -219,7 +219,7 @@ internal sealed class TranslationCache
             return list;
         }), ref unchanged, previous?.Whole);
         var resources = TypeResources.Reuse(TypeUrls.RouteConfiguration, TypeResources.Sort(Collect(fragment, [], [])), previous?.Resources);
-        return Store(key, g, new Part(snapshot.AllVersion, resources) { Whole = fragment, Routes = routes });
+        return Store(key, g, new Part(snapshot.AllVersion, resources) { Whole = fragment, Routes = routes }, previous);
     }
 
     /// <summary>Reuses <paramref name="previous"/> while what it read is unchanged, else generates and packs again.</summary>
@@ -273,9 +273,13 @@ internal sealed class TranslationCache
         return part;
     }
 
-    private TypeResources Store(string key, Generation g, Part part)
+    private TypeResources Store(string key, Generation g, Part part, Part? previous)
     {
-        Interlocked.Increment(ref _generated);
+        if (!ReferenceEquals(part.Resources, previous?.Resources))
+        {
+            Interlocked.Increment(ref _generated);
+        }
+
         if (g.Keep)
         {
             part.LastUsed = Interlocked.Read(ref _generations);

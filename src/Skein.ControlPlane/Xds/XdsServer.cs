@@ -27,7 +27,7 @@ internal sealed record XdsServerOptions
 
     /// <summary>Responses being written at once, all streams together: bounds the memory that serialized
     /// responses waiting for slow readers hold (a sidecar's CDS or EDS is megabytes in a large mesh).</summary>
-    public int ConcurrentWrites { get; init; } = 16;
+    public int ConcurrentWrites { get; init; } = 32;
 
     /// <summary>A write that takes longer than this gives its slot to others (it goes on, outside the bound).</summary>
     public TimeSpan WriteSlotTimeout { get; init; } = TimeSpan.FromSeconds(5);
