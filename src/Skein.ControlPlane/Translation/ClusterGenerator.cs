@@ -216,6 +216,16 @@ internal static class ClusterGenerator
             ApplyOutlierDetection(cluster, outlier);
         }
 
+        // Istio's applyLocalityLoadBalancer: locality weights matter with distribute, and with failover settings
+        // once outlier detection can move traffic (EDS carries the priorities and weights themselves).
+        if (!proxyless && policy?.LoadBalancer?.LocalityLbSetting is { Enabled: not false } locality
+            && (locality.Distribute is { Count: > 0 }
+                || (cluster.OutlierDetection is not null && (locality.Failover is { Count: > 0 } || locality.FailoverPriority is { Count: > 0 }))))
+        {
+            cluster.CommonLbConfig ??= new Cluster.Types.CommonLbConfig();
+            cluster.CommonLbConfig.LocalityWeightedLbConfig = new Cluster.Types.CommonLbConfig.Types.LocalityWeightedLbConfig();
+        }
+
         if (policy?.RetryBudget is { } budget)
         {
             var threshold = cluster.CircuitBreakers.Thresholds[0];
@@ -484,10 +494,8 @@ internal static class ClusterGenerator
         }
 
         cluster.OutlierDetection = o;
-        cluster.CommonLbConfig = new Cluster.Types.CommonLbConfig
-        {
-            HealthyPanicThreshold = new Skein.Xds.Envoy.Type.V3.Percent { Value = outlier.MinHealthPercent ?? 0 },
-        };
+        cluster.CommonLbConfig ??= new Cluster.Types.CommonLbConfig();
+        cluster.CommonLbConfig.HealthyPanicThreshold = new Skein.Xds.Envoy.Type.V3.Percent { Value = outlier.MinHealthPercent ?? 0 };
     }
 
     /// <summary>

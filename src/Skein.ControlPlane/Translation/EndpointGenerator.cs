@@ -41,7 +41,9 @@ internal static class EndpointGenerator
         var rule = snapshot.DestinationRuleFor(service.Host, proxy.Namespace, service.Namespace);
         foreach (var port in service.Ports)
         {
-            result.Add(Assignment(ResourceNames.OutboundCluster(port.Port, null, service.Host), service.Endpoints, port.Port, loopback));
+            var all = Assignment(ResourceNames.OutboundCluster(port.Port, null, service.Host), service.Endpoints, port.Port, loopback);
+            ApplyLocalityLoadBalancer(all, Policies.Effective(rule, null, port.Port), proxy);
+            result.Add(all);
             foreach (var subset in rule?.Spec?.Subsets ?? [])
             {
                 if (subset.Name is null)
@@ -49,13 +51,244 @@ internal static class EndpointGenerator
                     continue;
                 }
 
-                result.Add(Assignment(
-                    ResourceNames.OutboundCluster(port.Port, subset.Name, service.Host),
-                    InSubset(service, subset),
-                    port.Port,
-                    loopback));
+                var cla = Assignment(ResourceNames.OutboundCluster(port.Port, subset.Name, service.Host), InSubset(service, subset), port.Port, loopback);
+                ApplyLocalityLoadBalancer(cla, Policies.Effective(rule, subset.Name, port.Port), proxy);
+                result.Add(cla);
             }
         }
+    }
+
+    /// <summary>
+    /// What EDS reads from the proxy besides its namespace and mode, for the translation cache's key: the proxy's
+    /// locality (locality load balancing orders endpoints relative to it) and, when some DestinationRule uses
+    /// <c>failoverPriority</c>, the labels it compares.
+    /// </summary>
+    public static string ProxyKey(MeshSnapshot snapshot, ResolvedProxy proxy)
+    {
+        var key = proxy.Locality ?? "";
+        foreach (var rule in snapshot.DestinationRules)
+        {
+            if (UsesFailoverPriority(rule.Spec?.TrafficPolicy) || (rule.Spec?.Subsets ?? []).Any(s => UsesFailoverPriority(s.TrafficPolicy)))
+            {
+                return key + "|" + string.Join(";", proxy.Labels.Select(kv => kv.Key + "=" + kv.Value));
+            }
+        }
+
+        return key;
+
+        static bool UsesFailoverPriority(TrafficPolicy? p) =>
+            p?.LoadBalancer?.LocalityLbSetting?.FailoverPriority is { Count: > 0 }
+            || (p?.PortLevelSettings ?? []).Any(l => l.LoadBalancer?.LocalityLbSetting?.FailoverPriority is { Count: > 0 });
+    }
+
+    /// <summary>
+    /// Istio's locality load balancing (applyLocalityLoadBalancer), on by default as in Istio's mesh config:
+    /// <c>distribute</c> sets locality weights for proxies in its <c>from</c> locality; otherwise, when the
+    /// destination has outlier detection (without it Envoy never fails over), endpoints get priorities by how
+    /// close their locality is to the proxy's (same region/zone/subzone 0, same region/zone 1, same region 2,
+    /// elsewhere 3, or 4 outside the <c>failover</c> region for the proxy's region), or first by
+    /// <c>failoverPriority</c> labels; priorities are then renumbered from 0 without gaps.
+    /// </summary>
+    internal static void ApplyLocalityLoadBalancer(ClusterLoadAssignment cla, TrafficPolicy? policy, ResolvedProxy proxy)
+    {
+        var setting = policy?.LoadBalancer?.LocalityLbSetting;
+        if (setting?.Enabled == false || proxy.Locality is not { Length: > 0 } proxyLocality || cla.Endpoints.Count == 0)
+        {
+            return;
+        }
+
+        var locality = ParseLocality(proxyLocality);
+        if (setting?.Distribute is { Count: > 0 } distribute)
+        {
+            ApplyLocalityWeights(cla, locality, distribute);
+            return;
+        }
+
+        if (policy?.OutlierDetection is null)
+        {
+            return;
+        }
+
+        if (setting?.FailoverPriority is { Count: > 0 } labels)
+        {
+            ApplyFailoverPriorities(cla, proxy.Labels, labels);
+            if (setting.Failover is { Count: > 0 })
+            {
+                ApplyLocalityFailover(cla, locality, setting.Failover);
+            }
+        }
+        else
+        {
+            ApplyLocalityFailover(cla, locality, setting?.Failover);
+        }
+    }
+
+    /// <summary>Istio's LbPriority: how far an endpoint's locality is from the proxy's.</summary>
+    private static int LocalityPriority(Locality proxy, Locality? endpoint)
+    {
+        if (proxy.Region != (endpoint?.Region ?? ""))
+        {
+            return 3;
+        }
+
+        if (proxy.Zone != (endpoint?.Zone ?? ""))
+        {
+            return 2;
+        }
+
+        return proxy.SubZone != (endpoint?.SubZone ?? "") ? 1 : 0;
+    }
+
+    private static void ApplyLocalityFailover(ClusterLoadAssignment cla, Locality proxy, IReadOnlyList<LocalityFailover>? failover)
+    {
+        foreach (var group in cla.Endpoints)
+        {
+            var priority = LocalityPriority(proxy, group.Locality);
+            if (priority == 3)
+            {
+                foreach (var f in failover ?? [])
+                {
+                    if (f.From == proxy.Region)
+                    {
+                        if (group.Locality is null || group.Locality.Region != f.To)
+                        {
+                            priority = 4; // not the region this one fails over to
+                        }
+
+                        break;
+                    }
+                }
+            }
+
+            // Locality priorities refine any failoverPriority already assigned (at most five locality levels).
+            group.Priority = (group.Priority * 5) + (uint)priority;
+        }
+
+        Compact(cla);
+    }
+
+    /// <summary>Istio's applyFailoverPriorities: endpoints split by how many of the labels (in order) match the proxy's.</summary>
+    private static void ApplyFailoverPriorities(ClusterLoadAssignment cla, IReadOnlyDictionary<string, string> proxyLabels, IReadOnlyList<string> failoverPriority)
+    {
+        var names = new List<string>();
+        var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in failoverPriority)
+        {
+            var eq = entry.IndexOf('=', StringComparison.Ordinal);
+            var name = eq < 0 ? entry : entry[..eq];
+            names.Add(name);
+            if (eq >= 0)
+            {
+                overrides[name] = entry[(eq + 1)..];
+            }
+        }
+
+        var split = new List<LocalityLbEndpoints>();
+        foreach (var group in cla.Endpoints)
+        {
+            var byPriority = new SortedDictionary<int, LocalityLbEndpoints>();
+            foreach (var lb in group.LbEndpoints)
+            {
+                var labels = lb.Metadata?.FilterMetadata.TryGetValue("envoy.lb", out var s) == true ? s.Fields : null;
+                var priority = 0;
+                for (var j = 0; j < names.Count; j++)
+                {
+                    var want = overrides.TryGetValue(names[j], out var o) ? o : proxyLabels.GetValueOrDefault(names[j]);
+                    var have = labels is not null && labels.TryGetValue(names[j], out var v) ? v.StringValue : null;
+                    if (want != have)
+                    {
+                        priority = names.Count - j;
+                        break;
+                    }
+                }
+
+                if (!byPriority.TryGetValue(priority, out var part))
+                {
+                    part = new LocalityLbEndpoints { Locality = group.Locality?.Clone(), Priority = (uint)priority, LoadBalancingWeight = 0 };
+                    byPriority[priority] = part;
+                }
+
+                part.LbEndpoints.Add(lb);
+                part.LoadBalancingWeight = (part.LoadBalancingWeight ?? 0) + (lb.LoadBalancingWeight ?? 1);
+            }
+
+            split.AddRange(byPriority.Values);
+        }
+
+        cla.Endpoints.Clear();
+        cla.Endpoints.AddRange(split);
+        Compact(cla);
+    }
+
+    /// <summary>Renumbers priorities 0..N in order, without gaps (Envoy requires contiguous priorities).</summary>
+    private static void Compact(ClusterLoadAssignment cla)
+    {
+        var used = cla.Endpoints.Select(e => e.Priority).Distinct().Order().ToList();
+        foreach (var group in cla.Endpoints)
+        {
+            group.Priority = (uint)used.IndexOf(group.Priority);
+        }
+    }
+
+    /// <summary>
+    /// Istio's applyLocalityWeights: for the first <c>distribute</c> entry whose <c>from</c> matches the proxy, each
+    /// destination locality's endpoints get its share of the weight (split by their own weights); localities it
+    /// does not name get no traffic.
+    /// </summary>
+    private static void ApplyLocalityWeights(ClusterLoadAssignment cla, Locality proxy, IReadOnlyList<LocalityDistribute> distribute)
+    {
+        foreach (var d in distribute)
+        {
+            if (d.From is null || !LocalityMatch(proxy, d.From))
+            {
+                continue;
+            }
+
+            var unmatched = new HashSet<int>(Enumerable.Range(0, cla.Endpoints.Count));
+            foreach (var (to, weight) in (d.To ?? new Dictionary<string, int>()).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                var matched = new List<(int Index, uint Weight)>();
+                uint total = 0;
+                for (var i = 0; i < cla.Endpoints.Count; i++)
+                {
+                    if (unmatched.Contains(i) && LocalityMatch(cla.Endpoints[i].Locality ?? new Locality(), to))
+                    {
+                        unmatched.Remove(i);
+                        var w = cla.Endpoints[i].LoadBalancingWeight ?? 1;
+                        matched.Add((i, w));
+                        total += w;
+                    }
+                }
+
+                foreach (var (index, original) in matched)
+                {
+                    var share = (double)original * weight / Math.Max(1u, total);
+                    if (share > 0)
+                    {
+                        cla.Endpoints[index].LoadBalancingWeight = (uint)Math.Ceiling(share);
+                    }
+                }
+            }
+
+            foreach (var i in unmatched)
+            {
+                cla.Endpoints[i].LbEndpoints.Clear();
+            }
+
+            break;
+        }
+    }
+
+    /// <summary>Istio's LocalityMatch: "region/zone/subzone" with "*" (or a missing part) matching anything.</summary>
+    internal static bool LocalityMatch(Locality locality, string rule)
+    {
+        var parts = rule.Split('/');
+        var region = parts[0];
+        var zone = parts.Length > 1 ? parts[1] : "";
+        var subzone = parts.Length > 2 ? parts[2] : "";
+        return (region == "*" || locality.Region == region)
+            && (zone is "*" or "" || locality.Zone == zone)
+            && (subzone is "*" or "" || locality.SubZone == subzone);
     }
 
     /// <summary>The endpoints of a service that carry every label of the subset.</summary>
@@ -132,7 +365,7 @@ internal static class EndpointGenerator
         return cla;
     }
 
-    private static Locality ParseLocality(string locality)
+    internal static Locality ParseLocality(string locality)
     {
         var parts = locality.Split('/');
         return new Locality

@@ -81,6 +81,9 @@ internal sealed record ProxyNode
     /// <summary>Where the proxy serves <c>/stats/prometheus</c> on its address; null: not said (15090).</summary>
     public int? PrometheusPort { get; init; }
 
+    /// <summary>The node's <c>locality</c> as "region/zone/subzone" (null when not set).</summary>
+    public string? Locality { get; init; }
+
     /// <summary>Reads a proxy's identity from its xDS node.</summary>
     public static ProxyNode FromNode(Node node)
     {
@@ -144,6 +147,9 @@ internal sealed record ProxyNode
             Mode = mode,
             UserAgent = node.UserAgentName.Length > 0 ? node.UserAgentName : null,
             PrometheusPort = fields is not null && fields.TryGetValue(PrometheusPortKey, out var statsPort) ? ParsePort(statsPort) : null,
+            Locality = node.Locality is { } l && (l.Region.Length > 0 || l.Zone.Length > 0 || l.SubZone.Length > 0)
+                ? $"{l.Region}/{l.Zone}/{l.SubZone}".TrimEnd('/')
+                : null,
         };
     }
 
@@ -221,6 +227,9 @@ internal sealed record ResolvedProxy
 
     /// <summary>The instance the proxy runs beside, when registered.</summary>
     public WorkloadInstance? Instance { get; init; }
+
+    /// <summary>The proxy's locality ("region/zone/subzone"): the node's, else its instance's; null when unknown.</summary>
+    public string? Locality => Node.Locality ?? Instance?.Locality;
 
     /// <summary>Only the labels that some sourceLabels match reads: routes are the same for proxies that agree on these.</summary>
     public string RouteLabelKey { get; init; } = "";
