@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Skein.Proxy.Admin;
 using Skein.Proxy.Authz;
+using Skein.Proxy.Certificates;
 using Skein.Proxy.Discovery;
 using Skein.Proxy.Listeners;
 using Skein.Proxy.LoadBalancing;
@@ -49,6 +50,7 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
     private readonly OtlpExporter? _exporter;
     private readonly BootstrapException? _telemetryError;
     private readonly ILogger _logger;
+    private readonly BootstrapException? _certificateError;
     private AdsClient? _ads;
     private Router _router = null!;
 
@@ -138,8 +140,10 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         {
             _collector.Add(_exporter);
         }
-
-        var clients = new UpstreamClientFactory();
+        Store = new RuntimeConfigStore();
+        Secrets = new WorkloadSecrets { Required = options.CaAddress is not null };
+        var tlsContexts = new Tls.TlsContexts(Secrets, Store, Time);
+        var clients = new UpstreamClientFactory(tlsContexts);
         var balancers = new LoadBalancerRegistry(random);
         var router = new Router(sp.GetRequiredService<IHttpForwarder>(), random, loggers.CreateLogger<Router>());
         var filters = new HttpFilterRegistry(
@@ -149,7 +153,6 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
             new LocalRateLimitFilterFactory(random, Time),
             new RbacFilterFactory(loggers.CreateLogger<RbacFilterFactory>()),
         ]);
-        Store = new RuntimeConfigStore();
         Compiler = new RuntimeCompiler(filters, balancers, clients, Time);
         Applier = new ConfigApplier(Store, Compiler, metrics, Time, loggers.CreateLogger<ConfigApplier>());
         if (services.Bootstrap is { } bootstrap)
@@ -176,9 +179,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         var logging = _accessLog is not null;
         Telemetry.LabelsWanted = () => logging || tap.HasSubscribers;
         var allObservers = new RequestObservers(observers, connectionObservers, Telemetry, Store);
-        var tcp = new TcpProxyHandler(loggers.CreateLogger<TcpProxyHandler>(), Time, allObservers);
+        var tcp = new TcpProxyHandler(loggers.CreateLogger<TcpProxyHandler>(), Time, allObservers, tlsContexts);
         dispatcher = new ConnectionDispatcher(
-            options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>());
+            options, Store, tcp, sp.GetRequiredService<HandoffTransportFactory>(), random, _drain, Time, loggers.CreateLogger<ConnectionDispatcher>(), tlsContexts);
         var handler = new HttpRequestHandler(
             Store, new PassthroughRoute(clients, balancers), router, allObservers, random, Time, loggers.CreateLogger<HttpRequestHandler>());
         _router = router;
@@ -197,7 +200,33 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
             node.UserAgentName = "skein-proxy";
             _ads = new AdsClient(address, node, Applier, random, Time, loggers.CreateLogger<AdsClient>());
         }
+
+        if (options.CaAddress is not null)
+        {
+            try
+            {
+                Certificates = new CertificateManager(
+                    new CertificateOptions(new Uri(options.CaAddress), options.CaRootFile!, options.TokenFile!, options.CertificateLifetime, node.Id),
+                    Secrets, random, Time, loggers.CreateLogger<CertificateManager>());
+            }
+            catch (ArgumentException e)
+            {
+                _certificateError = new BootstrapException(e.Message); // reported by StartAsync (exit code 3)
+            }
+        }
     }
+
+    /// <summary>The proxy's own certificate and trust bundle (SDS <c>default</c> and <c>ROOTCA</c>).</summary>
+    public WorkloadSecrets Secrets { get; }
+
+    /// <summary>Gets and renews the certificate when the proxy runs with <c>--ca-address</c>.</summary>
+    public CertificateManager? Certificates { get; }
+
+    /// <summary>Ready needs a certificate when one comes from a CA (mTLS cannot work without it).</summary>
+    public bool IdentityReady => Secrets.IsReady;
+
+    /// <summary>The admin <c>/certs</c> answer: the workload certificate and trust bundle, as Envoy lists them.</summary>
+    public string CertificatesJson() => CertificateReport.Write(Secrets, Time.GetUtcNow());
 
     public ProxyOptions Options { get; }
 
@@ -249,6 +278,12 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
             throw _telemetryError;
         }
 
+        if (_certificateError is not null)
+        {
+            throw _certificateError;
+        }
+
+        Certificates?.Start(); // first certificate in parallel with the first config; readiness waits for both
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         _router.OwnPorts = new HashSet<int> { OutboundPort, InboundPort };
         if (_ads is null)
@@ -291,6 +326,11 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         if (_ads is not null)
         {
             await _ads.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Certificates is not null)
+        {
+            await Certificates.DisposeAsync().ConfigureAwait(false);
         }
 
         await _app.DisposeAsync().ConfigureAwait(false);

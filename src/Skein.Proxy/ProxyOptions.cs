@@ -59,6 +59,18 @@ internal sealed record ProxyOptions
     /// <summary>OTLP/HTTP traces URL (<c>--trace-collector</c>), <c>none</c> to export nothing; null: node metadata, else the control plane's host on 4318.</summary>
     public string? TraceCollector { get; init; }
 
+    /// <summary>The certificate service (Istio's 15012, TLS): with <see cref="CaRootFile"/> and <see cref="TokenFile"/>, the proxy gets its SVID there.</summary>
+    public string? CaAddress { get; init; }
+
+    /// <summary>Root certificate(s) the CA's TLS certificate must chain to (given out of band, like Istio's root configmap).</summary>
+    public string? CaRootFile { get; init; }
+
+    /// <summary>The token that proves the workload's identity to the CA (bootstrap token or service-account JWT).</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>Certificate lifetime to ask the CA for; unset lets the CA decide (24 h by default).</summary>
+    public TimeSpan? CertificateLifetime { get; init; }
+
     /// <summary>Log level for the proxy's own logs (warning by default: the request path logs nothing at info).</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; init; } = Microsoft.Extensions.Logging.LogLevel.Warning;
 
@@ -83,6 +95,10 @@ internal sealed record ProxyOptions
           --trace-sampling PCT     percentage of new traces sampled, 0-100 (default: node metadata, else 1)
           --trace-collector URL    OTLP/HTTP traces endpoint, or none (default: http://<control plane host>:4318/v1/traces)
           --log-level LEVEL        trace, debug, information, warning (default), error
+          --ca-address URL         certificate service, e.g. https://198.18.0.1:15012 (with --ca-root and --token-file)
+          --ca-root FILE           root certificate(s) the CA's TLS certificate must chain to
+          --token-file FILE        token proving the workload's identity to the CA (read on every request)
+          --cert-ttl D             certificate lifetime to ask for (default: the CA's, 24h)
         """;
 
     /// <summary>Parses the command line; throws <see cref="ArgumentException"/> with a message naming the bad option.</summary>
@@ -123,6 +139,10 @@ internal sealed record ProxyOptions
                 "--detection-timeout" => o with { DetectionTimeout = Duration(name, Value()) },
                 "--opaque-ports" => o with { OpaquePorts = Value().Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => Port(name, p)).ToHashSet() },
                 "--access-log" => o with { AccessLog = true },
+                "--ca-address" => o with { CaAddress = Value() },
+                "--ca-root" => o with { CaRootFile = Value() },
+                "--token-file" => o with { TokenFile = Value() },
+                "--cert-ttl" => o with { CertificateLifetime = Duration(name, Value()) },
                 "--no-metrics" => o with { Metrics = false },
                 "--no-tracing" => o with { Tracing = false },
                 "--trace-sampling" => o with { TraceSampling = Percent(name, Value()) },
@@ -130,6 +150,16 @@ internal sealed record ProxyOptions
                 "--log-level" => o with { LogLevel = Enum.TryParse<Microsoft.Extensions.Logging.LogLevel>(Value(), true, out var l) ? l : throw new ArgumentException($"{name}: unknown level") },
                 _ => throw new ArgumentException($"unknown option {name}"),
             };
+        }
+
+        if ((o.CaAddress is null) != (o.TokenFile is null) || (o.CaAddress is null) != (o.CaRootFile is null))
+        {
+            throw new ArgumentException("--ca-address, --ca-root and --token-file go together");
+        }
+
+        if (o.CaAddress is not null && (!Uri.TryCreate(o.CaAddress, UriKind.Absolute, out var ca) || ca.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new ArgumentException($"--ca-address: \"{o.CaAddress}\" is not an https:// URL (the token must not travel in clear)");
         }
 
         return o;

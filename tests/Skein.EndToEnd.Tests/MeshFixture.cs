@@ -38,6 +38,16 @@ public sealed class MeshFixture : IDisposable
         return state.RootElement.GetProperty("control").GetProperty("pid").GetInt32();
     }
 
+    /// <summary>How many pods (each with its sidecar) `skein up` started, from the run state.</summary>
+    public int PodCount
+    {
+        get
+        {
+            using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+            return state.RootElement.GetProperty("pods").GetArrayLength();
+        }
+    }
+
     public string ProxyLog(string pod) => File.ReadAllText(Path.Combine(RunDir, "logs", $"{pod}-proxy.log"));
 
     public void Dispose()

@@ -94,10 +94,12 @@ public sealed partial class MeshTests(MeshFixture mesh)
         {
             var apply = mesh.Skein("apply", "-f", file);
             Assert.True(apply.ExitCode == 0, apply.ToString());
-            Thread.Sleep(2000);
-
-            Assert.Matches(@"^198\.19\.\d+\.\d+\s+books", mesh.Exec("getent hosts books").Stdout);
-            Assert.Equal("200", mesh.Exec("curl -s -o /dev/null -w '%{http_code}' http://books:9080/healthz").Stdout.Trim());
+            // Config reaches every sidecar within seconds (the push is debounced, sidecars may still be reconnecting).
+            Assert.True(WaitFor(() => Regex.IsMatch(mesh.Exec("getent hosts books").Stdout, @"^198\.19\.\d+\.\d+\s+books")), "books has no VIP in the pods' hosts file");
+            var code = "";
+            Assert.True(
+                WaitFor(() => (code = mesh.Exec("curl -s -o /dev/null -w '%{http_code}' http://books:9080/healthz").Stdout.Trim()) == "200"),
+                $"books answered {code}");
 
             mesh.Skein("delete", "-f", file);
             Assert.Equal("", mesh.Exec("getent hosts books").Stdout.Trim());
@@ -122,7 +124,16 @@ public sealed partial class MeshTests(MeshFixture mesh)
 
         Assert.True(restart.ExitCode == 0, restart.ToString());
         Assert.Matches(@"^\s*600 200\s*$", codes.Stdout);
-        Assert.True(WaitFor(() => mesh.Skein("proxy-status").ExitCode == 0, TimeSpan.FromSeconds(30)), mesh.Skein("proxy-status").ToString());
+        Assert.True(WaitFor(EveryProxySynced, TimeSpan.FromSeconds(30)), mesh.Skein("proxy-status").ToString());
+    }
+
+    /// <summary>Every sidecar of the mesh is connected and has ACKed the latest version of every type.</summary>
+    private bool EveryProxySynced()
+    {
+        var status = mesh.Skein("proxy-status");
+        return status.ExitCode == 0
+            && Regex.Count(status.Stdout, @"│ yes\s+│") == mesh.PodCount
+            && Regex.Count(status.Stdout, "SYNCED") == 4 * mesh.PodCount;
     }
 
     private static Dictionary<string, int> Versions(string uniqCount) =>

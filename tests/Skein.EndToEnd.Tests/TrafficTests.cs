@@ -133,7 +133,7 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
             """));
 
         // 20 callers at once, 60 calls: the backend answers one call a second.
-        var results = mesh.Exec($"curl -s -Z --parallel-max 20 -H 'x-request-id: {id}' -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' 'http://catalog:9080/echo/book?n=[1-60]'", 300)
+        var results = mesh.Exec($"curl -s -Z --parallel-immediate --parallel-max 20 -H 'x-request-id: {id}' -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' 'http://catalog:9080/echo/book?n=[1-60]'", 300)
             .Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' '))
             .Select(p => (Code: p[0], Seconds: double.Parse(p[1], CultureInfo.InvariantCulture)))

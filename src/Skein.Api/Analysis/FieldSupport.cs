@@ -103,7 +103,7 @@ public static class FieldSupportMatrix
         ["AuthorizationPolicy:spec.rules[].from[].source.requestPrincipals"] = new(SupportLevel.No, null, NoJwt + ": no request has a request principal, so these values never match"),
         ["AuthorizationPolicy:spec.rules[].from[].source.notRequestPrincipals"] = new(SupportLevel.No, null, NoJwt + ": no request has a request principal, so these values always match"),
         ["AuthorizationPolicy:spec.rules[].to[].operation.paths"] = new(SupportLevel.Yes, null, "matched after path normalisation (escaped slashes refused with 400); {*} and {**} templates too"),
-        ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Partial, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)", "enforced only when skein-control runs with --mtls"),
+        ["PeerAuthentication:spec.mtls.mode"] = new(SupportLevel.Yes, "PERMISSIVE (UNSET inherits from the namespace, then the mesh)", "sidecars send mTLS to each other automatically; skein-control --mtls=false turns auto mTLS off"),
         ["Workload:spec.replicas"] = new(SupportLevel.Yes, "1"),
         ["Workload:spec.serviceAccount"] = new(SupportLevel.Yes, "default"),
         ["RateLimit:spec.burst"] = new(SupportLevel.Yes, "0", "the token bucket holds requestsPerUnit + burst"),

@@ -96,6 +96,23 @@ internal sealed class ControlPlaneClient(HttpClient http) : IDisposable
         }
     }
 
+    /// <summary>
+    /// A bootstrap token for <paramref name="ns"/>/<paramref name="serviceAccount"/> (what the pod's sidecar presents to
+    /// the CA) and the root certificate(s) to trust the CA with. The token is a secret: it is never logged.
+    /// </summary>
+    public async Task<(string Token, string RootCertPem)> BootstrapTokenAsync(string ns, string serviceAccount, CancellationToken cancel)
+    {
+        using var response = await http.PostAsJsonAsync("/api/v1/ca/tokens", new { @namespace = ns, serviceAccount }, Json, cancel).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync(cancel).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new ControlPlaneException($"skein-control refused a token for {ns}/{serviceAccount} ({(int)response.StatusCode}): {body}");
+        }
+
+        using var document = JsonDocument.Parse(body);
+        return (document.RootElement.GetProperty("token").GetString()!, document.RootElement.GetProperty("rootCertPem").GetString()!);
+    }
+
     public async Task DeregisterAsync(string id, CancellationToken cancel)
     {
         using var response = await http.DeleteAsync($"/api/v1/registry/instances/{Uri.EscapeDataString(id)}", cancel).ConfigureAwait(false);

@@ -25,6 +25,9 @@ internal sealed record UpRequest
 
     public int XdsPort { get; init; } = 15010;
 
+    /// <summary>skein-control's TLS port: ADS and the certificate service sidecars get their certificates from.</summary>
+    public int SecureXdsPort { get; init; } = 15012;
+
     public int ControlHttpPort { get; init; } = 15014;
 
     public int Parallelism { get; init; } = 4;
@@ -295,6 +298,7 @@ internal sealed class LocalRuntime
         "--xds-port", request.XdsPort.ToString(CultureInfo.InvariantCulture),
         // Pods reach ADS on the bridge address; in loopback mode nothing beyond this host needs it.
         "--xds-address", Netns ? LocalNames.GatewayAddress : "127.0.0.1",
+        "--secure-xds-port", request.SecureXdsPort.ToString(CultureInfo.InvariantCulture),
         "--http-port", request.ControlHttpPort.ToString(CultureInfo.InvariantCulture),
         "--http-address", "127.0.0.1",
         "--data-dir", dataDir,
@@ -317,10 +321,11 @@ internal sealed class LocalRuntime
         Directory.CreateDirectory(podDir);
         var bootstrap = Path.Combine(podDir, "bootstrap.json");
         await File.WriteAllTextAsync(bootstrap, RenderBootstrap(spec, address, !Netns, ports), cancel).ConfigureAwait(false);
+        var identity = await WriteIdentityAsync(control, spec, podDir, cancel).ConfigureAwait(false);
         var proxy = Launch(new LaunchSpec
         {
             Role = "proxy",
-            Command = [.. binaries.Proxy, .. ProxyArguments(spec, address, ports, bootstrap)],
+            Command = [.. binaries.Proxy, .. ProxyArguments(spec, address, ports, bootstrap), .. identity],
             Environment = ProxyEnvironment(spec),
             LogFile = Path.Combine(LogDir, $"{spec.Name}-proxy.log"),
             Netns = netns,
@@ -382,6 +387,41 @@ internal sealed class LocalRuntime
         }
 
         return args;
+    }
+
+    /// <summary>
+    /// The sidecar's identity material, as Kubernetes mounts a projected service-account token and Istio's root
+    /// configmap: a bootstrap token for the pod's service account (<c>identity/token</c>, mode 0600, owned by the
+    /// sidecar's uid) and the root certificate(s) that the CA's TLS certificate chains to (<c>identity/root-cert.pem</c>).
+    /// Returns the sidecar's flags that point at them and at the CA (skein-control's TLS port).
+    /// </summary>
+    private async Task<string[]> WriteIdentityAsync(ControlPlaneClient control, PodSpec spec, string podDir, CancellationToken cancel)
+    {
+        var (token, root) = await control.BootstrapTokenAsync(spec.Namespace, spec.ServiceAccount, cancel).ConfigureAwait(false);
+        var dir = Path.Combine(podDir, "identity");
+        Directory.CreateDirectory(dir);
+        var tokenFile = Path.Combine(dir, "token");
+        var rootFile = Path.Combine(dir, "root-cert.pem");
+        await using (var stream = new FileStream(tokenFile, new FileStreamOptions
+        {
+            Mode = FileMode.Create,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        }))
+        {
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(token), cancel).ConfigureAwait(false);
+        }
+
+        File.SetUnixFileMode(tokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await File.WriteAllTextAsync(rootFile, root, cancel).ConfigureAwait(false);
+        if (Netns)
+        {
+            // The sidecar runs as uid 1337: the token is its own and nobody else's (0600).
+            Native.Chown(tokenFile, LocalNames.ProxyUid, LocalNames.ProxyUid);
+        }
+
+        var host = Netns ? LocalNames.GatewayAddress : "127.0.0.1";
+        return ["--ca-address", $"https://{host}:{request.SecureXdsPort}", "--ca-root", rootFile, "--token-file", tokenFile];
     }
 
     /// <summary>Where the app really listens for a declared port (loopback mode moves ports apart).</summary>

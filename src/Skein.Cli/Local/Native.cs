@@ -27,6 +27,18 @@ internal static partial class Native
     [LibraryImport("libc")]
     private static partial uint geteuid();
 
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int chown(string path, int owner, int group);
+
+    /// <summary>Gives <paramref name="path"/> to <paramref name="uid"/>:<paramref name="gid"/> (the sidecar's own files).</summary>
+    public static void Chown(string path, int uid, int gid)
+    {
+        if (chown(path, uid, gid) != 0)
+        {
+            throw new IOException($"cannot chown {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+        }
+    }
+
     public static bool IsRoot => OperatingSystem.IsLinux() && geteuid() == 0;
 
     /// <summary>Sends a signal; false when the process (or group, for a negative pid) no longer exists.</summary>

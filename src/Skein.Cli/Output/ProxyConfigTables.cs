@@ -59,7 +59,7 @@ internal static class ProxyConfigTables
 
     private static Table Routes(JsonElement resources)
     {
-        var table = new Table().AddColumns("ROUTES", "VIRTUAL HOST", "MATCH", "ACTION", "TIMEOUT", "RETRIES", "FAULT / LIMIT");
+        var table = new Table().AddColumns("ROUTES", "VIRTUAL HOST", "MATCH", "ACTION", "TIMEOUT", "RETRIES", "MIRROR / HASH", "FAULT / LIMIT / CORS");
         foreach (var config in resources.EnumerateArray())
         {
             foreach (var vhost in Array(config, "virtualHosts"))
@@ -68,13 +68,22 @@ internal static class ProxyConfigTables
                 {
                     var action = Path(route, "route");
                     table.AddRow(Esc(Str(config, "name")), Esc(Str(vhost, "name")), Esc(Match(route)), Esc(Action(route)),
-                        Esc(action is { } a ? Str(a, "timeout") : ""), Esc(action is { } r ? Retries(r) : ""), Esc(Faults(route)));
+                        Esc(action is { } a ? Timeout(a) : ""), Esc(action is { } r ? Retries(r, vhost) : ""), Esc(action is { } m ? MirrorAndHash(m) : ""),
+                        Esc(string.Join("; ", new[] { Faults(route), Cors(action, vhost) }.Where(x => x.Length > 0))));
                 }
             }
         }
 
         return table;
     }
+
+    /// <summary>The route timeout ("none" for 0s, Envoy's 15s when unset).</summary>
+    private static string Timeout(JsonElement action) => Str(action, "timeout") switch
+    {
+        "" => "15s",
+        "0s" => "none",
+        var t => t,
+    };
 
     private static string Match(JsonElement route)
     {
@@ -136,10 +145,81 @@ internal static class ProxyConfigTables
         return Path(route, "directResponse") is { } direct ? $"direct {Str(direct, "status")}" : "";
     }
 
-    private static string Retries(JsonElement action) =>
-        Path(action, "retryPolicy") is { } retry
-            ? $"{Str(retry, "numRetries")} × {Str(retry, "retryOn")}{(Str(retry, "perTryTimeout") is { Length: > 0 } t ? $" per try {t}" : "")}"
-            : "";
+    /// <summary>The route's retry policy, else the virtual host's: count, conditions, codes, per-try timeout, back-off, host predicate.</summary>
+    private static string Retries(JsonElement action, JsonElement vhost)
+    {
+        var fromHost = Path(action, "retryPolicy") is null;
+        if ((Path(action, "retryPolicy") ?? Path(vhost, "retryPolicy")) is not { } retry)
+        {
+            return "";
+        }
+
+        var parts = new List<string> { $"{(Str(retry, "numRetries") is { Length: > 0 } n ? n : "1")} × {Str(retry, "retryOn")}" };
+        if (Array(retry, "retriableStatusCodes") is { Count: > 0 } codes)
+        {
+            parts.Add("[" + string.Join(",", codes.Select(c => c.ToString())) + "]");
+        }
+
+        if (Str(retry, "perTryTimeout") is { Length: > 0 } perTry)
+        {
+            parts.Add($"per try {perTry}");
+        }
+
+        if (Path(retry, "retryBackOff") is { } backOff)
+        {
+            parts.Add($"back-off {Str(backOff, "baseInterval")}{(Str(backOff, "maxInterval") is { Length: > 0 } max ? "-" + max : "")}");
+        }
+
+        if (Array(retry, "retryHostPredicate").Any(p => Str(p, "name").EndsWith("previous_hosts", StringComparison.Ordinal)))
+        {
+            parts.Add("other hosts");
+        }
+
+        return (fromHost ? "(host) " : "") + string.Join(" ", parts);
+    }
+
+    /// <summary>Mirror clusters with their share, and the consistent-hash policy.</summary>
+    private static string MirrorAndHash(JsonElement action)
+    {
+        var parts = new List<string>();
+        foreach (var m in Array(action, "requestMirrorPolicies"))
+        {
+            parts.Add($"mirror {Str(m, "cluster")} {(Path(m, "runtimeFraction", "defaultValue") is { } f ? Fraction(f) : "100%")}");
+        }
+
+        foreach (var h in Array(action, "hashPolicy"))
+        {
+            parts.Add(h switch
+            {
+                _ when Path(h, "header") is { } header => $"hash header {Str(header, "headerName")}",
+                _ when Path(h, "cookie") is { } cookie => $"hash cookie {Str(cookie, "name")}{(Str(cookie, "ttl") is { Length: > 0 } ttl ? $" ttl {ttl}" : "")}",
+                _ when Path(h, "connectionProperties") is not null => "hash source-ip",
+                _ when Path(h, "queryParameter") is { } query => $"hash query {Str(query, "name")}",
+                _ => "hash",
+            });
+        }
+
+        return string.Join("; ", parts);
+    }
+
+    /// <summary>A route's CORS policy (or its virtual host's): allowed origins and methods.</summary>
+    private static string Cors(JsonElement? action, JsonElement vhost)
+    {
+        if (((action is { } a ? Path(a, "cors") : null) ?? Path(vhost, "cors")) is not { } cors)
+        {
+            return "";
+        }
+
+        var origins = Array(cors, "allowOriginStringMatch").Select(o => string.Join("", o.EnumerateObject().Select(p => p.Name == "exact" ? p.Value.ToString() : $"{p.Name}:{p.Value}")));
+        return $"cors {string.Join(",", origins)}{(Str(cors, "allowMethods") is { Length: > 0 } methods ? $" methods {methods}" : "")}";
+    }
+
+    private static string Fraction(JsonElement fraction)
+    {
+        var numerator = double.TryParse(Str(fraction, "numerator"), System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 0;
+        var denominator = Str(fraction, "denominator") switch { "TEN_THOUSAND" => 10_000.0, "MILLION" => 1_000_000.0, _ => 100.0 };
+        return (numerator * 100 / denominator).ToString("0.####", System.Globalization.CultureInfo.InvariantCulture) + "%";
+    }
 
     private static string Faults(JsonElement route)
     {
@@ -176,23 +256,134 @@ internal static class ProxyConfigTables
 
     private static Table Clusters(JsonElement resources)
     {
-        var table = new Table().AddColumns("NAME", "TYPE", "LB", "CONNECT TIMEOUT", "CIRCUIT BREAKERS", "OUTLIER DETECTION", "TLS");
+        var table = new Table().AddColumns("NAME", "TYPE", "LB", "CONNECT TIMEOUT", "CIRCUIT BREAKERS", "CONNECTION POOL", "OUTLIER DETECTION", "TLS");
         foreach (var cluster in resources.EnumerateArray())
         {
-            var breakers = Path(cluster, "circuitBreakers") is { } cb && Array(cb, "thresholds").FirstOrDefault() is { ValueKind: JsonValueKind.Object } t
-                ? string.Join(" ", t.EnumerateObject().Where(p => p.Name != "priority").Select(p => $"{p.Name}={p.Value}"))
-                : "";
-            var outlier = Path(cluster, "outlierDetection") is { } od ? string.Join(" ", od.EnumerateObject().Select(p => $"{p.Name}={p.Value}")) : "";
             var tls = Path(cluster, "transportSocket") is { } ts ? Str(ts, "name") : "";
-            table.AddRow(Esc(Str(cluster, "name")), Esc(Str(cluster, "type")), Esc(Str(cluster, "lbPolicy")), Esc(Str(cluster, "connectTimeout")), Esc(breakers), Esc(outlier), Esc(tls));
+            table.AddRow(Esc(Str(cluster, "name")), Esc(Str(cluster, "type")), Esc(Lb(cluster)), Esc(Str(cluster, "connectTimeout")),
+                Esc(Breakers(cluster)), Esc(Pool(cluster)), Esc(Outlier(cluster)), Esc(tls));
         }
 
         return table;
     }
 
+    /// <summary>The policy, with locality weighting and the panic threshold when set.</summary>
+    private static string Lb(JsonElement cluster)
+    {
+        var lb = Str(cluster, "lbPolicy") is { Length: > 0 } p ? p : "ROUND_ROBIN";
+        if (Path(cluster, "commonLbConfig") is { } common)
+        {
+            if (Path(common, "localityWeightedLbConfig") is not null)
+            {
+                lb += " locality-weighted";
+            }
+
+            if (Path(common, "healthyPanicThreshold") is { } panic)
+            {
+                lb += $" panic<{(Str(panic, "value") is { Length: > 0 } v ? v : "0")}%";
+            }
+        }
+
+        return lb;
+    }
+
+    private static string Breakers(JsonElement cluster)
+    {
+        if (Path(cluster, "circuitBreakers") is not { } cb || Array(cb, "thresholds").FirstOrDefault() is not { ValueKind: JsonValueKind.Object } t)
+        {
+            return "";
+        }
+
+        static string Limit(JsonElement t, string name) => Str(t, name) switch { "" => "", "4294967295" => "max", var v => v };
+        var parts = new List<string>();
+        foreach (var (name, label) in new[] { ("maxConnections", "connections"), ("maxPendingRequests", "pending"), ("maxRequests", "requests"), ("maxRetries", "retries") })
+        {
+            if (Limit(t, name) is { Length: > 0 } v)
+            {
+                parts.Add($"{label}={v}");
+            }
+        }
+
+        if (Path(t, "retryBudget") is { } budget)
+        {
+            parts.Add($"retry budget={(Path(budget, "budgetPercent") is { } bp ? Str(bp, "value") : "20")}% min {(Str(budget, "minRetryConcurrency") is { Length: > 0 } m ? m : "3")}");
+        }
+
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>The upstream HTTP protocol options: protocol, idle timeout, requests per connection, connection lifetime.</summary>
+    private static string Pool(JsonElement cluster)
+    {
+        if (Path(cluster, "typedExtensionProtocolOptions") is not { } options)
+        {
+            return "";
+        }
+
+        var parts = new List<string>();
+        foreach (var option in options.EnumerateObject())
+        {
+            var o = option.Value;
+            if (Path(o, "explicitHttpConfig") is { } explicitConfig)
+            {
+                parts.Add(Path(explicitConfig, "http2ProtocolOptions") is not null ? "h2" : "http/1.1");
+            }
+            else if (Path(o, "useDownstreamProtocolConfig") is not null)
+            {
+                parts.Add("downstream protocol");
+            }
+
+            if (Path(o, "commonHttpProtocolOptions") is { } common)
+            {
+                if (Str(common, "idleTimeout") is { Length: > 0 } idle)
+                {
+                    parts.Add($"idle {idle}");
+                }
+
+                if (Str(common, "maxRequestsPerConnection") is { Length: > 0 } perConnection)
+                {
+                    parts.Add($"{perConnection} req/conn");
+                }
+
+                if (Str(common, "maxConnectionDuration") is { Length: > 0 } duration)
+                {
+                    parts.Add($"lifetime {duration}");
+                }
+            }
+        }
+
+        return string.Join(" ", parts);
+    }
+
+    /// <summary>Ejection triggers (consecutive 5xx, gateway and local origin failures), interval, ejection time, max percent.</summary>
+    private static string Outlier(JsonElement cluster)
+    {
+        if (Path(cluster, "outlierDetection") is not { } od)
+        {
+            return "";
+        }
+
+        string Or(string name, string fallback) => Str(od, name) is { Length: > 0 } v ? v : fallback;
+        var parts = new List<string> { $"5xx×{Or("consecutive5xx", "5")}" };
+        if (Or("enforcingConsecutiveGatewayFailure", "0") != "0")
+        {
+            parts.Add($"gateway×{Or("consecutiveGatewayFailure", "5")}");
+        }
+
+        if (Or("splitExternalLocalOriginErrors", "false") == "true")
+        {
+            parts.Add($"local×{Or("consecutiveLocalOriginFailure", "5")}");
+        }
+
+        parts.Add($"every {Or("interval", "10s")}");
+        parts.Add($"eject {Or("baseEjectionTime", "30s")} (max {Or("maxEjectionTime", "300s")})");
+        parts.Add($"≤{Or("maxEjectionPercent", "10")}%");
+        return string.Join(" ", parts);
+    }
+
     private static Table Endpoints(JsonElement resources)
     {
-        var table = new Table().AddColumns("CLUSTER", "ENDPOINT", "HEALTH", "WEIGHT", "LOCALITY");
+        var table = new Table().AddColumns("CLUSTER", "ENDPOINT", "HEALTH", "WEIGHT", "LOCALITY", "PRIORITY");
         foreach (var assignment in resources.EnumerateArray())
         {
             foreach (var locality in Array(assignment, "endpoints"))
@@ -202,7 +393,8 @@ internal static class ProxyConfigTables
                 {
                     var sa = Path(lb, "endpoint", "address", "socketAddress");
                     table.AddRow(Esc(Str(assignment, "clusterName")), Esc(sa is { } s ? $"{Str(s, "address")}:{Str(s, "portValue")}" : ""),
-                        Esc(Str(lb, "healthStatus") is { Length: > 0 } h ? h : "UNKNOWN"), Esc(Str(lb, "loadBalancingWeight")), Esc(where));
+                        Esc(Str(lb, "healthStatus") is { Length: > 0 } h ? h : "UNKNOWN"), Esc(Str(lb, "loadBalancingWeight")), Esc(where),
+                        Esc(Str(locality, "priority") is { Length: > 0 } p ? p : "0"));
                 }
             }
         }

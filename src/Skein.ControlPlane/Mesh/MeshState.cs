@@ -26,7 +26,10 @@ internal sealed partial class MeshState
     private readonly ILogger _logger;
     private MeshSnapshot _current;
     private long _version;
+    // Registry changes reserve their version under this small lock, never waiting for a rebuild in progress.
+    private readonly object _reserveGate = new();
     private long _reserved; // the version a pending registry change will get (0: none pending)
+    private long _inBuild; // the version being built now (0: none)
     private int _loopRunning;
 
     public MeshState(
@@ -93,19 +96,34 @@ internal sealed partial class MeshState
         MeshSnapshot snapshot;
         lock (_gate)
         {
-            var reserved = Interlocked.Read(ref _reserved);
-            if (pendingOnly && reserved == 0)
+            long version;
+            lock (_reserveGate)
             {
-                return _current; // built meanwhile by another reader or the debounce loop
+                if (pendingOnly && _reserved == 0)
+                {
+                    return _current; // built meanwhile by another reader or the debounce loop
+                }
+
+                // Taken here, so that a registration reserving after this point gets a later version.
+                version = _reserved != 0 ? _reserved : Interlocked.Increment(ref _version);
+                _inBuild = version;
             }
 
             var config = _store.Current;
             var previous = _current;
             var registry = ServiceRegistryBuilder.Build(config, _registry.Instances.Values, _vips, previous.AllServices);
-            var version = reserved != 0 ? reserved : Interlocked.Increment(ref _version);
-            Interlocked.Exchange(ref _reserved, 0);
             snapshot = MeshSnapshot.Create(version, _time.GetUtcNow(), config, registry, Settings, previous);
             Volatile.Write(ref _current, snapshot);
+            lock (_reserveGate)
+            {
+                if (_reserved == version)
+                {
+                    Interlocked.Exchange(ref _reserved, 0);
+                }
+
+                _inBuild = 0;
+            }
+
             WriteVersion(version);
         }
 
@@ -117,9 +135,10 @@ internal sealed partial class MeshState
     /// <summary>A registry change: reserve its version now, rebuild once changes have been quiet for a moment.</summary>
     private void ScheduleRebuild()
     {
-        lock (_gate)
+        lock (_reserveGate)
         {
-            if (Interlocked.Read(ref _reserved) == 0)
+            // A build in progress may have read the instances before this change: it needs a version of its own.
+            if (_reserved == 0 || _reserved == _inBuild)
             {
                 Interlocked.Exchange(ref _reserved, Interlocked.Increment(ref _version));
             }

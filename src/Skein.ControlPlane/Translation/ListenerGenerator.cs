@@ -248,6 +248,11 @@ internal static class ListenerGenerator
             }
         }
 
+        if (mtls)
+        {
+            MtlsTranslation.SecurePassthrough(snapshot, proxy, listener); // undeclared ports follow PeerAuthentication too
+        }
+
         AuthorizationGenerator.AddNetworkFilters(snapshot, proxy, listener);
         return listener;
     }

@@ -30,7 +30,7 @@ internal sealed record XdsServerOptions
     public int ConcurrentWrites { get; init; } = 32;
 
     /// <summary>A write that takes longer than this gives its slot to others (it goes on, outside the bound).</summary>
-    public TimeSpan WriteSlotTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan WriteSlotTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>

@@ -17,6 +17,12 @@ internal interface IProxyLifetime
 
     /// <summary>Exits at once (<c>/quitquitquit</c>).</summary>
     void Quit();
+
+    /// <summary>False while the workload certificate a CA is to issue has not arrived yet.</summary>
+    bool IdentityReady => true;
+
+    /// <summary>The <c>/certs</c> answer (Envoy's admin endpoint): workload certificate and trust bundle as JSON.</summary>
+    string CertificatesJson() => "{\"certificates\": []}\n";
 }
 
 /// <summary>The admin (127.0.0.1:15000), stats (15090) and health (15021) endpoints.</summary>
@@ -27,7 +33,7 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
         var path = http.Request.Path.Value ?? "/";
         return role switch
         {
-            ListenerRole.Health => path == "/healthz/ready" ? Ready(http, store.IsReady && !lifetime.IsDraining) : NotFound(http),
+            ListenerRole.Health => path == "/healthz/ready" ? Ready(http, store.IsReady && lifetime.IdentityReady && !lifetime.IsDraining) : NotFound(http),
             ListenerRole.Stats => path == "/stats/prometheus" ? Prometheus(http) : NotFound(http),
             _ => Admin(http, path),
         };
@@ -40,6 +46,9 @@ internal sealed class AdminEndpoints(RuntimeConfigStore store, MetricsCollector 
         {
             case "/ready":
                 return Text(http, store.IsReady ? 200 : 503, store.IsReady ? (lifetime.IsDraining ? "DRAINING\n" : "LIVE\n") : "PRE_INITIALIZING\n");
+            case "/certs":
+                http.Response.ContentType = "application/json";
+                return http.Response.WriteAsync(lifetime.CertificatesJson());
             case "/config_dump":
                 http.Response.ContentType = "application/json";
                 return http.Response.WriteAsync(ConfigDumpWriter.Write(store.Current));

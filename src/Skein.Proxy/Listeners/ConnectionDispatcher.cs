@@ -23,7 +23,8 @@ internal sealed partial class ConnectionDispatcher(
     IRandomSource random,
     DrainState drain,
     TimeProvider time,
-    ILogger<ConnectionDispatcher> logger)
+    ILogger<ConnectionDispatcher> logger,
+    Tls.TlsContexts tlsContexts)
 {
     public const string Http2Endpoint = "h2c";
     private const int MaxPeekBytes = 64 * 1024;
@@ -83,6 +84,23 @@ internal sealed partial class ConnectionDispatcher(
             Log.Accepted(logger, connection.ConnectionId, role, dst, detection.Protocol, listener?.Name, chain?.Name);
         }
 
+        if (listener is not null && chain is null)
+        {
+            // As Envoy: a listener whose chains all refuse the connection closes it (plaintext to a STRICT mTLS port).
+            Log.NoFilterChain(logger, connection.ConnectionId, listener.Name, info.TransportProtocol, info.RemoteEndPoint);
+            return;
+        }
+
+        if (chain?.Tls is { } downstreamTls)
+        {
+            if (!await TerminateTlsAsync(connection, info, downstreamTls, chain.Handler is HttpConnectionManagerRuntime).ConfigureAwait(false))
+            {
+                return; // handshake refused (plaintext on a STRICT port, no or untrusted client certificate): closed
+            }
+
+            detection = detection with { Protocol = info.Protocol };
+        }
+
         var isHttp = detection.Protocol is DetectedProtocol.Http1 or DetectedProtocol.Http2;
         if (isHttp && chain?.Handler is not TcpProxyRuntime)
         {
@@ -110,7 +128,7 @@ internal sealed partial class ConnectionDispatcher(
             return; // denied by network RBAC (AuthorizationPolicy on a TCP port): closed before connecting upstream
         }
 
-        var (target, connectTimeout, idle) = TcpTarget(chain?.Handler as TcpProxyRuntime, dst, config, out var lease, out var clusterName);
+        var (target, connectTimeout, idle) = TcpTarget(chain?.Handler as TcpProxyRuntime, dst, config, out var lease, out var clusterName, out var upstreamTls);
         if (target is null)
         {
             Log.NoDestination(logger, connection.ConnectionId, role);
@@ -119,7 +137,7 @@ internal sealed partial class ConnectionDispatcher(
 
         try
         {
-            await tcp.RelayAsync(connection, socket, info, target, clusterName, connectTimeout, idle).ConfigureAwait(false);
+            await tcp.RelayAsync(connection, socket, info, target, clusterName, connectTimeout, idle, upstreamTls).ConfigureAwait(false);
         }
         finally
         {
@@ -132,9 +150,10 @@ internal sealed partial class ConnectionDispatcher(
         ep is not null && ep.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(ep.Address.MapToIPv4(), ep.Port) : ep;
 
     private (EndPoint? Target, TimeSpan ConnectTimeout, TimeSpan? Idle) TcpTarget(
-        TcpProxyRuntime? proxy, IPEndPoint? dst, RuntimeConfig config, out ClusterRuntime? lease, out string clusterName)
+        TcpProxyRuntime? proxy, IPEndPoint? dst, RuntimeConfig config, out ClusterRuntime? lease, out string clusterName, out Tls.UpstreamTlsSettings? upstreamTls)
     {
         lease = null;
+        upstreamTls = null;
         clusterName = Routing.PassthroughRoute.ClusterName;
         if (proxy is null)
         {
@@ -164,6 +183,7 @@ internal sealed partial class ConnectionDispatcher(
         }
 
         var settings = cluster.Runtime.Settings;
+        upstreamTls = settings.Tls;
         if (settings.Discovery == DiscoveryKind.OriginalDestination)
         {
             return (dst, settings.ConnectTimeout, proxy.IdleTimeout);

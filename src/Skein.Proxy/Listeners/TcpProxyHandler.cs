@@ -13,7 +13,7 @@ namespace Skein.Proxy.Listeners;
 /// a FIN from either side becomes a shutdown of the other side's send direction. Writes to the downstream go
 /// straight to its socket (Kestrel's transport would turn a completed output into a full close).
 /// </summary>
-internal sealed partial class TcpProxyHandler(ILogger<TcpProxyHandler> logger, TimeProvider time, Telemetry.RequestObservers observers)
+internal sealed partial class TcpProxyHandler(ILogger<TcpProxyHandler> logger, TimeProvider time, Telemetry.RequestObservers observers, Tls.TlsContexts? tls = null)
 {
     private const int BufferSize = 16 * 1024;
 
@@ -26,12 +26,18 @@ internal sealed partial class TcpProxyHandler(ILogger<TcpProxyHandler> logger, T
         EndPoint target,
         string? cluster,
         TimeSpan connectTimeout,
-        TimeSpan? idleTimeout)
+        TimeSpan? idleTimeout,
+        Tls.UpstreamTlsSettings? upstreamTls = null)
     {
         var started = time.GetTimestamp();
         var record = observers.ConnectionStarted(info, cluster, target);
         try
         {
+            if (upstreamTls is not null || downstream.Features.Get<TlsConnectionInfo>() is not null)
+            {
+                return await RelayTlsAsync(downstream, downstreamSocket, info, target, connectTimeout, idleTimeout, upstreamTls, () => observers.ConnectionEstablished(record)).ConfigureAwait(false);
+            }
+
             return await RelayCoreAsync(downstream, downstreamSocket, info, target, connectTimeout, idleTimeout, record).ConfigureAwait(false);
         }
         finally

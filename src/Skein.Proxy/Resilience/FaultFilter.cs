@@ -77,7 +77,7 @@ internal sealed class FaultFilterFactory(IRandomSource random, TimeProvider time
             if (delay is { } d && config.DelayFraction.Roll(random))
             {
                 ctx.Flags |= ResponseFlags.DelayInjected;
-                await Task.Delay(d, time, ctx.Http.RequestAborted).ConfigureAwait(false);
+                await DelayAtLeastAsync(d, ctx.Http.RequestAborted).ConfigureAwait(false);
             }
 
             var http = config.AbortHttpStatus;
@@ -115,6 +115,19 @@ internal sealed class FaultFilterFactory(IRandomSource random, TimeProvider time
 
         return config.UpstreamCluster is null
             || (ctx.Route?.Action is ForwardRouteAction { Cluster: { } c } && c.Name == config.UpstreamCluster);
+    }
+
+    /// <summary>
+    /// Waits the whole injected delay: timers tick in whole milliseconds and may fire a fraction of one early,
+    /// and a chaos test that asks for 2 s must never see 1.999 s.
+    /// </summary>
+    private async ValueTask DelayAtLeastAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        for (var left = delay; left > TimeSpan.Zero; left = delay - time.GetElapsedTime(started))
+        {
+            await Task.Delay(left < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : left, time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static int? HeaderInt(ProxyContext ctx, string name) =>

@@ -240,7 +240,8 @@ internal sealed partial class RuntimeCompiler(
                     oldStats.TryGetValue(address, out var stats) ? stats : new EndpointStats())
                 {
                     Address = address,
-                    HttpPrefix = (settings.Tls is null ? "http://" : "https://") + address,
+                    // Always http:// for the handler: TLS clusters originate TLS in UpstreamClientFactory's connect callback.
+                    HttpPrefix = "http://" + address,
                     Priority = (int)locality.Priority,
                     LocalityWeight = (int)(locality.LoadBalancingWeight ?? 0),
                 });

@@ -169,6 +169,12 @@ public sealed class LocalRuntimeTests : IDisposable
         Assert.Contains("--mode explicit", proxyLog, StringComparison.Ordinal);
         Assert.Contains($"fake-proxy uid={Shell.Check("id", ["-u"]).Trim()}", proxyLog, StringComparison.Ordinal);
         Assert.Contains($"--app-port {appPort}", proxyLog, StringComparison.Ordinal);
+        // The sidecar gets its identity from the CA with a token only its own user can read.
+        var tokenFile = Path.Combine(runDir, "pods", "web-1", "identity", "token");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(tokenFile));
+        Assert.Contains("--ca-address https://127.0.0.1:", proxyLog, StringComparison.Ordinal);
+        Assert.Contains("--token-file ", proxyLog, StringComparison.Ordinal);
+        Assert.DoesNotContain("fake-token-for-test", proxyLog, StringComparison.Ordinal);
         var registration = control.Registrations.Last(r => r.GetProperty("id").GetString() == "web-1");
         Assert.Equal($"127.0.0.1:{web1.Ports.Inbound}", registration.GetProperty("sidecarInboundAddress").GetString());
         Assert.Equal(9080, registration.GetProperty("ports")[0].GetProperty("port").GetInt32());
@@ -328,6 +334,7 @@ public sealed class LocalRuntimeTests : IDisposable
                     ("POST", "/api/v1/config") => Apply(body),
                     ("GET", "/api/v1/registry") => (200, Registry),
                     ("POST", "/api/v1/registry/instances") => Register(body),
+                    ("POST", "/api/v1/ca/tokens") => (200, FakeToken),
                     _ => (404, "{}"),
                 };
                 context.Response.StatusCode = status;
@@ -336,6 +343,9 @@ public sealed class LocalRuntimeTests : IDisposable
                 context.Response.Close();
             }
         }
+
+        /// <summary>What skein-control's token endpoint answers: the pod's bootstrap token and the CA's root.</summary>
+        private const string FakeToken = """{"token": "fake-token-for-test", "rootCertPem": "-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"}""";
 
         private (int, string) Apply(string body)
         {

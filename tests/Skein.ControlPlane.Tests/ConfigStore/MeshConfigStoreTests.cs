@@ -140,12 +140,13 @@ public sealed class MeshConfigStoreTests : IDisposable
               host: ratings
               trafficPolicy:
                 loadBalancer:
-                  localityLbSetting: {enabled: true}
+                  simple: LEAST_REQUEST
+                  warmupDurationSecs: 30s
             """, "ratings-dr.yaml");
 
         Assert.True(result.Accepted);
         var warning = Assert.Single(result.Diagnostics, d => d.Code == DiagnosticCodes.NotSupported);
-        Assert.Equal("spec.trafficPolicy.loadBalancer.localityLbSetting", warning.Path);
+        Assert.Equal("spec.trafficPolicy.loadBalancer.warmupDurationSecs", warning.Path);
     }
 
     [Fact]

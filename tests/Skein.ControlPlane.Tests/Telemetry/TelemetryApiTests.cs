@@ -33,6 +33,7 @@ public sealed class TelemetryApiTests : IAsyncLifetime, IDisposable
         var options = new ControlPlaneOptions
         {
             XdsPort = 0,
+            SecureXdsPort = 0,
             HttpPort = 0,
             XdsAddress = "127.0.0.1",
             HttpAddress = "127.0.0.1",
