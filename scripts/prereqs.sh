@@ -2,8 +2,9 @@
 # Installs the Debian packages Skein's demo and tests use. Idempotent and quiet when
 # everything is present; needs root (or sudo) only when something is missing.
 # iproute2, iptables, util-linux (setpriv, setsid): the netns runtime of `skein up`; curl: calls from client pods.
-# prometheus: the real-Prometheus scrape test; chromium: the dashboard's browser test (driven by Playwright).
-SKEIN_APT_PACKAGES=(iproute2 iptables util-linux curl prometheus chromium)
+# prometheus: the real-Prometheus scrape test; chromium: the dashboard's browser test (driven by Playwright);
+# tcpdump: the test that captures sidecar-to-sidecar traffic on the bridge.
+SKEIN_APT_PACKAGES=(iproute2 iptables util-linux curl prometheus chromium tcpdump)
 
 install_prereqs() {
   local missing=()

@@ -20,10 +20,24 @@ public sealed class MeshFixture : IDisposable
         RunDir = Path.Combine(Path.GetTempPath(), "skein-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         // A crashed earlier run may have left a mesh behind; `up` refuses to start over it.
         SkeinCli.Run(TimeSpan.FromMinutes(2), "down");
-        Up = SkeinCli.Run(TimeSpan.FromMinutes(8), "up", "-f", "samples/mesh", "-f", "samples/client", "--run-dir", RunDir, "--timeout", "300");
+        Up = SkeinCli.Run(TimeSpan.FromMinutes(8), "up", "-f", "samples/mesh", "-f", "samples/client", "--run-dir", RunDir, "--timeout", "300",
+            // Short-lived workload certificates: every sidecar renews its certificate about once a minute while the
+            // tests drive traffic, so every test also checks that rotation loses no call.
+            "--cert-ttl", CertificateLifetime);
     }
 
+    /// <summary>What the sidecars ask the CA for: renewal at half of it.</summary>
+    public const string CertificateLifetime = "2m";
+
     public string RunDir { get; } = "";
+
+    /// <summary>A pod's address on the bridge, from the run state.</summary>
+    public string PodAddress(string pod)
+    {
+        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+        return state.RootElement.GetProperty("pods").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == pod).GetProperty("address").GetString()!;
+    }
 
     public CliResult? Up { get; }
 

@@ -30,6 +30,10 @@ internal static class UpCommand
             Description = "Seconds to wait for skein-control, each sidecar and each app to become ready.",
             DefaultValueFactory = _ => 60,
         };
+        var certTtl = new Option<string?>("--cert-ttl")
+        {
+            Description = "Lifetime of the sidecars' workload certificates (Go duration: 90s, 1h; default: the CA's, 24h). Sidecars renew at half of it.",
+        };
         var command = new Command("up", "Run a mesh on this machine: skein-control, and for each Workload replica a pod with its sidecar and app.")
         {
             files,
@@ -38,14 +42,31 @@ internal static class UpCommand
             loopback,
             wait,
             timeout,
+            certTtl,
         };
-        command.SetAction((parse, cancel) => RunAsync(
-            parse.GetValue(files)!, parse.GetValue(recursive), parse.GetValue(runDir), parse.GetValue(loopback), parse.GetValue(wait), parse.GetValue(timeout), cancel));
+        command.SetAction((parse, cancel) =>
+        {
+            TimeSpan? lifetime = null;
+            if (parse.GetValue(certTtl) is { } text)
+            {
+                if (!Skein.Api.Model.Duration.TryParse(text, out var parsed) || parsed.Value < TimeSpan.FromSeconds(10))
+                {
+                    Console.Error.WriteLine($"skein up: --cert-ttl {text}: expected a duration of at least 10s, such as 90s or 1h");
+                    return Task.FromResult(ExitCodes.Usage);
+                }
+
+                lifetime = parsed.Value;
+            }
+
+            return RunAsync(
+                parse.GetValue(files)!, parse.GetValue(recursive), parse.GetValue(runDir), parse.GetValue(loopback), parse.GetValue(wait), parse.GetValue(timeout), cancel, lifetime);
+        });
         return command;
     }
 
     /// <summary>`skein up` itself; `skein demo` runs it with the sample mesh.</summary>
-    public static async Task<int> RunAsync(string[] paths, bool recursive, string? runDir, bool loopback, bool wait, int timeout, CancellationToken cancel)
+    public static async Task<int> RunAsync(
+        string[] paths, bool recursive, string? runDir, bool loopback, bool wait, int timeout, CancellationToken cancel, TimeSpan? certificateLifetime = null)
     {
         var missing = paths.Where(p => !File.Exists(p) && !Directory.Exists(p)).ToList();
         if (missing.Count > 0)
@@ -76,6 +97,7 @@ internal static class UpCommand
             Loopback = useLoopback,
             Wait = wait,
             ReadyTimeout = TimeSpan.FromSeconds(Math.Max(1, timeout)),
+            CertificateLifetime = certificateLifetime,
         };
 
         var console = Terminal.Create(Console.Out);

@@ -27,6 +27,9 @@ internal sealed record InstanceRegistration
 
     /// <summary>Loopback mode: where the instance's sidecar accepts inbound traffic ("127.0.0.1:15106"); endpoints point there.</summary>
     public string? SidecarInboundAddress { get; init; }
+
+    /// <summary>False for a pod without a sidecar: other sidecars call it in plaintext.</summary>
+    public bool Sidecar { get; init; } = true;
 }
 
 /// <summary>A port the instance's app listens on.</summary>

@@ -105,12 +105,13 @@ internal sealed class HostNetwork
     /// default route via the bridge, hosts file and capture rules. The pod's address must already
     /// be recorded.
     /// </summary>
-    public void CreatePod(StateStore store, PodRecord pod, string hostsFile, ProxyPorts ports)
+    public void CreatePod(StateStore store, PodRecord pod, string hostsFile, ProxyPorts ports, bool capture = true)
     {
-        CreatePod(store, pod, hostsFile, HostsFile.RenderResolvConf(pod.Namespace), ports);
+        CreatePod(store, pod, hostsFile, HostsFile.RenderResolvConf(pod.Namespace), ports, capture);
     }
 
-    public void CreatePod(StateStore store, PodRecord pod, string hostsFile, string resolvConf, ProxyPorts ports)
+    /// <param name="capture">False for a pod without a sidecar: no iptables rules, its traffic goes out as the app sends it.</param>
+    public void CreatePod(StateStore store, PodRecord pod, string hostsFile, string resolvConf, ProxyPorts ports, bool capture = true)
     {
         var netns = LocalNames.NetnsName(pod.Name);
         store.Update(_ =>
@@ -140,7 +141,10 @@ internal sealed class HostNetwork
         WriteHosts(etc, hostsFile);
         WriteFile(etc, "resolv.conf", resolvConf);
 
-        Shell.Check(ip, ["netns", "exec", netns, iptablesRestore, "--noflush"], stdin: Firewall.RenderPodRules(ports));
+        if (capture)
+        {
+            Shell.Check(ip, ["netns", "exec", netns, iptablesRestore, "--noflush"], stdin: Firewall.RenderPodRules(ports));
+        }
     }
 
     /// <summary>Rewrites a pod's hosts file (the registry's VIPs can change after start).</summary>

@@ -30,6 +30,9 @@ internal sealed record UpRequest
 
     public int ControlHttpPort { get; init; } = 15014;
 
+    /// <summary>The lifetime sidecars ask the CA for (<c>--cert-ttl</c>); null: the CA's default.</summary>
+    public TimeSpan? CertificateLifetime { get; init; }
+
     public int Parallelism { get; init; } = 4;
 
     /// <summary>The programs to run; null: <see cref="MeshBinaries.Locate"/>.</summary>
@@ -170,7 +173,7 @@ internal sealed class LocalRuntime
             foreach (var (spec, record) in pods)
             {
                 progress.Pod(spec.Name, PodStates.Network, record.Address);
-                network?.CreatePod(store, record, HostsFile.Render(spec.Name, spec.Namespace, record.Address, services), ProxyPorts.Default);
+                network?.CreatePod(store, record, HostsFile.Render(spec.Name, spec.Namespace, record.Address, services), ProxyPorts.Default, Sidecar(spec));
             }
 
             using var gate = new SemaphoreSlim(Math.Max(1, request.Parallelism));
@@ -319,6 +322,13 @@ internal sealed class LocalRuntime
         }
 
         Directory.CreateDirectory(podDir);
+        if (!Sidecar(spec))
+        {
+            await StartAppAsync(control, spec, record, ports, Registration(spec, address, ports, healthy: false, loopback: false) with { Sidecar = false }, cancel)
+                .ConfigureAwait(false);
+            return;
+        }
+
         var bootstrap = Path.Combine(podDir, "bootstrap.json");
         await File.WriteAllTextAsync(bootstrap, RenderBootstrap(spec, address, !Netns, ports), cancel).ConfigureAwait(false);
         var identity = await WriteIdentityAsync(control, spec, podDir, cancel).ConfigureAwait(false);
@@ -336,7 +346,21 @@ internal sealed class LocalRuntime
         store.Update(_ => record.Proxy = proxy);
         await WaitForProxyAsync(spec, address, ports, proxy, cancel).ConfigureAwait(false);
 
-        var registration = Registration(spec, address, ports, healthy: false, loopback: !Netns);
+        await StartAppAsync(control, spec, record, ports, Registration(spec, address, ports, healthy: false, loopback: !Netns), cancel).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A pod runs without a sidecar when its Workload opts out (Istio's <c>sidecar.istio.io/inject: "false"</c>).
+    /// Only with network namespaces: in loopback mode the app reaches the mesh only through its sidecar as HTTP proxy.
+    /// </summary>
+    private bool Sidecar(PodSpec spec) => spec.Sidecar || !Netns;
+
+    /// <summary>Registers the instance (not ready yet), starts the app, waits for it, then marks the instance healthy.</summary>
+    private async Task StartAppAsync(
+        ControlPlaneClient control, PodSpec spec, PodRecord record, ProxyPorts ports, InstanceRegistration registration, CancellationToken cancel)
+    {
+        var netns = record.Netns;
+        var address = record.Address!;
         await control.RegisterAsync(registration, cancel).ConfigureAwait(false);
 
         store.Update(_ => record.State = PodStates.StartingApp);
@@ -421,7 +445,10 @@ internal sealed class LocalRuntime
         }
 
         var host = Netns ? LocalNames.GatewayAddress : "127.0.0.1";
-        return ["--ca-address", $"https://{host}:{request.SecureXdsPort}", "--ca-root", rootFile, "--token-file", tokenFile];
+        string[] flags = ["--ca-address", $"https://{host}:{request.SecureXdsPort}", "--ca-root", rootFile, "--token-file", tokenFile];
+        return request.CertificateLifetime is { } ttl
+            ? [.. flags, "--cert-ttl", $"{(long)ttl.TotalSeconds}s"]
+            : flags;
     }
 
     /// <summary>Where the app really listens for a declared port (loopback mode moves ports apart).</summary>

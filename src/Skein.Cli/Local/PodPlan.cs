@@ -29,6 +29,9 @@ internal sealed record PodSpec
     public string? Version { get; init; }
 
     public WorkloadHealthCheck? HealthCheck { get; init; }
+
+    /// <summary>False when the Workload opts out with Istio's <c>sidecar.istio.io/inject: "false"</c> (annotation or label).</summary>
+    public bool Sidecar { get; init; } = true;
 }
 
 /// <summary>Turns the Workloads of a config into the list of pods to run, in a stable order.</summary>
@@ -58,10 +61,20 @@ internal static class PodPlan
                     ServiceAccount = spec.ServiceAccount ?? "default",
                     Version = labels.TryGetValue("version", out var version) ? version : null,
                     HealthCheck = spec.HealthCheck,
+                    Sidecar = Injected(workload),
                 });
             }
         }
 
         return pods;
+    }
+
+    /// <summary>Istio's opt-out: <c>sidecar.istio.io/inject</c> set to "false" as an annotation or a label.</summary>
+    private static bool Injected(Workload workload)
+    {
+        const string Key = "sidecar.istio.io/inject";
+        var value = workload.Metadata?.Annotations?.GetValueOrDefault(Key) ?? workload.Metadata?.Labels?.GetValueOrDefault(Key)
+            ?? workload.Spec?.Labels?.GetValueOrDefault(Key);
+        return !string.Equals(value, "false", StringComparison.OrdinalIgnoreCase);
     }
 }

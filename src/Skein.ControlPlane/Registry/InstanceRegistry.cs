@@ -246,6 +246,7 @@ internal static class RegistrationJson
             ServiceAccount = Str("serviceAccount"),
             Healthy = !e.TryGetProperty("healthy", out var h) || h.ValueKind != JsonValueKind.False,
             SidecarInboundAddress = inbound,
+            Sidecar = !e.TryGetProperty("sidecar", out var sc) || sc.ValueKind != JsonValueKind.False,
         }, null);
     }
 
@@ -307,6 +308,11 @@ internal static class RegistrationJson
         }
 
         w.WriteBoolean("healthy", r.Healthy);
+        if (!r.Sidecar)
+        {
+            w.WriteBoolean("sidecar", false);
+        }
+
         if (r.SidecarInboundAddress is not null)
         {
             w.WriteString("sidecarInboundAddress", r.SidecarInboundAddress);

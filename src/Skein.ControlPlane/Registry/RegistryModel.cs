@@ -112,6 +112,9 @@ internal sealed record InstanceRegistration
 
     /// <summary>Loopback mode: where the instance's sidecar accepts inbound traffic ("127.0.0.1:15106").</summary>
     public string? SidecarInboundAddress { get; init; }
+
+    /// <summary>False for a pod without a sidecar (<c>sidecar.istio.io/inject: "false"</c>): callers send it plaintext.</summary>
+    public bool Sidecar { get; init; } = true;
 }
 
 /// <summary>A workload instance as the mesh sees it, with its labels, ports and identity resolved.</summary>

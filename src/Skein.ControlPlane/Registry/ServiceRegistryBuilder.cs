@@ -136,7 +136,7 @@ internal static class ServiceRegistryBuilder
             ServiceAccount = r.ServiceAccount ?? workload?.Spec?.ServiceAccount ?? "default",
             Healthy = r.Healthy,
             SidecarInboundAddress = r.SidecarInboundAddress,
-            HasSidecar = true,
+            HasSidecar = r.Sidecar,
             Source = InstanceSource.Runtime,
         };
     }
