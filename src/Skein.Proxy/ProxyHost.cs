@@ -71,6 +71,9 @@ internal sealed partial class ProxyHost : IAsyncDisposable, IProxyLifetime
         {
             k.AddServerHeader = false;
             k.AllowHostHeaderOverride = true;
+            // TLS is terminated before Kestrel sees the connection, so h2 over mTLS carries :scheme https on what
+            // Kestrel takes for h2c; Envoy's sidecars and direct TLS clients send it, and it must not be a protocol error.
+            k.AllowAlternateSchemes = true;
             k.Limits.MaxRequestBodySize = null;
             k.Limits.MinRequestBodyDataRate = null;
             k.Limits.MinResponseDataRate = null;

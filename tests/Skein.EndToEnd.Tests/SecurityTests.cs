@@ -78,8 +78,8 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
         using (var tcpdump = Tcpdump.Start(capture, "tcp port 9080"))
         {
             // Through both sidecars (mTLS), and from the pod without a sidecar (plaintext: proves the capture sees HTTP).
-            Assert.Equal("200", mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' http://reviews:9080/reviews/{secret}").Stdout.Trim());
-            Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' http://{reviewsAddress}:9080/reviews/{plain}"));
+            Assert.Equal("200", mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://reviews:9080/reviews/1?secret={secret}'").Stdout.Trim());
+            Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' 'http://{reviewsAddress}:9080/reviews/1?plain={plain}'"));
             tcpdump.Stop();
         }
 

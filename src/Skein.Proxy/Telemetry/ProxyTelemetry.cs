@@ -139,9 +139,19 @@ internal sealed class ProxyTelemetry(TelemetrySettings settings, LocalWorkload l
 
         t.Source = mtls ? local.PeerWithPrincipal : local.Peer;
         t.Destination = destination;
-        t.Service = resolver.OutboundService(ctx.Cluster, ctx.Authority);
+        t.Service = resolver.OutboundService(ctx.Cluster ?? RoutedCluster(ctx), ctx.Authority);
         t.Security = SecurityPolicy.Unknown;
     }
+
+    /// <summary>
+    /// A reply made before the router picked a cluster (fault abort, rate limit, RBAC): Envoy knows the route's cluster
+    /// by then, and Istio labels the request with its service. The route's single cluster, or the first weighted one
+    /// (weighted targets of one route are normally subsets of one service).
+    /// </summary>
+    private static ClusterEntry? RoutedCluster(ProxyContext ctx) =>
+        ctx.Route?.Action is ForwardRouteAction action
+            ? action.Cluster?.Target ?? (action.WeightedClusters.IsDefaultOrEmpty ? null : action.WeightedClusters[0].Target)
+            : null;
 
     /// <summary>Clusters that lead to mesh workloads: everything but original-destination (passthrough) clusters and those marked external.</summary>
     private static bool IsMeshCluster(ClusterEntry? cluster) =>

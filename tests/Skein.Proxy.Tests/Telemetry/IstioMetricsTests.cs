@@ -79,6 +79,26 @@ public sealed class IstioMetricsTests
     }
 
     [Fact]
+    public async Task FaultAbort_LocalReplyBeforeTheRouter_LabelledWithTheRoutesService()
+    {
+        await using var mesh = await TelemetryMesh.StartAsync();
+        using var client = mesh.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/reviews/1") { Headers = { { "x-envoy-fault-abort-request", "503" } } };
+
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var samples = await PrometheusScrape.WaitForAsync(mesh.Source.Host.StatsPort, s => s.Named("istio_requests_total").Total() >= 1);
+        var aborted = Assert.Single(samples.Named("istio_requests_total"));
+        Assert.Equal("FI", aborted["response_flags"]);
+        Assert.Equal("503", aborted["response_code"]);
+        // Istio takes the service from the routed cluster even when no upstream was contacted: the edge in the graph.
+        Assert.Equal(TelemetryMesh.ServiceHost, aborted["destination_service"]);
+        Assert.Equal("reviews", aborted["destination_service_name"]);
+        Assert.Equal("default", aborted["destination_service_namespace"]);
+    }
+
+    [Fact]
     public async Task Histogram_DurationBuckets_IstioDefaultBoundsCumulative()
     {
         await using var mesh = await TelemetryMesh.StartAsync();

@@ -50,9 +50,16 @@ internal sealed class TelemetryMesh : IAsyncDisposable
         var source = await TestProxy.StartAsync(
             new ProxyOptions { Mode = CaptureMode.Explicit, TraceSampling = sampling, TraceCollector = receiver.Url },
             bootstrap: Bootstrap("sidecar~127.0.0.1~productpage-v1-0.default~default.svc.cluster.local", "productpage-v1", "productpage", "v1", "bookinfo-productpage", extraNodeMetadata));
-        source.Apply([XdsConfig.HttpListener(9080, "9080")], [Routes()], [OutboundClusterFor(destination.InboundPort, http2)]);
+        // A fault filter that aborts only requests asking for it (x-envoy-fault-abort-request), for local replies.
+        source.Apply(
+            [XdsConfig.HttpListener(9080, "9080", extraFilters: HeaderAbortFilter)], [Routes()], [OutboundClusterFor(destination.InboundPort, http2)]);
         return new TelemetryMesh(backend, receiver, source, destination);
     }
+
+    private const string HeaderAbortFilter = """
+        {"name": "envoy.filters.http.fault", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+          "abort": {"header_abort": {}, "percentage": {"numerator": 100}}}}
+        """;
 
     /// <summary>A client whose requests go through the source proxy to <c>reviews:9080</c>.</summary>
     public HttpClient Client(Version? version = null) => new(new AuthorityHandler("reviews:9080") { InnerHandler = new SocketsHttpHandler { UseProxy = false } })

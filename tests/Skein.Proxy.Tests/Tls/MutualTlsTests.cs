@@ -72,6 +72,38 @@ public sealed class MutualTlsTests : IDisposable
         Assert.Contains("x-backend: reviews", response, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Fact]
+    public async Task Inbound_Http2WithHttpsScheme_Served()
+    {
+        // What an Envoy sidecar or any TLS client sends over h2: :scheme https, on a connection whose TLS the
+        // proxy terminated before its HTTP/2 stack saw it.
+        await using var backend = await TestBackend.StartAsync("reviews");
+        await using var server = await StartServerAsync(backend.Port, "STRICT");
+        var identity = _pki.Identity(TestPki.Client);
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            UseProxy = false,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                TargetHost = "outbound_.9080_._.reviews.default.svc.cluster.local",
+                ClientCertificateContext = identity.Context,
+                RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                    cert is System.Security.Cryptography.X509Certificates.X509Certificate2 c && new TrustBundle(_pki.Ca.Roots).Verify(c, null, out _) == TestPki.Server,
+            },
+        });
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"https://127.0.0.1:{server.InboundPort}/reviews/1")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        using var response = await client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Equal("reviews", response.Headers.GetValues("x-backend").Single());
+    }
+
     [Theory]
     [InlineData("other-ca")]
     [InlineData("expired")]
