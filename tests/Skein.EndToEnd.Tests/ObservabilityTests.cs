@@ -58,13 +58,17 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         })!;
-        prometheus.ErrorDataReceived += (_, e) => { };
+        var prometheusLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        prometheus.ErrorDataReceived += (_, e) => { if (e.Data is not null) { prometheusLog.Enqueue(e.Data); } };
         prometheus.BeginErrorReadLine();
         prometheus.BeginOutputReadLine();
         try
         {
             using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            await Until(TimeSpan.FromSeconds(60), async () => (await Query(http, "sum(up)")).Select(v => v.Value).SingleOrDefault() == pods.Count, "every sidecar scraped (up == 1)");
+            await Until(
+                TimeSpan.FromSeconds(60),
+                async () => (await Query(http, "sum(up)")).Select(v => v.Value).SingleOrDefault() == pods.Count,
+                () => $"every sidecar scraped (up == 1); prometheus {(prometheus.HasExited ? $"exited with {prometheus.ExitCode}" : "runs")}: {string.Join("\n", prometheusLog.TakeLast(10))}");
             const string ToFrontend = "sum(istio_requests_total{reporter=\"destination\",source_workload=\"client\",destination_workload=\"frontend\"})";
             const string FromClient = "sum(istio_requests_total{reporter=\"source\",source_workload=\"client\"})";
             var beforeIn = (await Query(http, ToFrontend)).Select(v => v.Value).SingleOrDefault();
@@ -278,6 +282,7 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
         using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(mesh.RunDir, "state.json")));
         return [.. state.RootElement.GetProperty("pods").EnumerateArray()
             .Where(p => p.GetProperty("state").GetString() == "running")
+            .Where(p => p.TryGetProperty("proxy", out var proxy) && proxy.ValueKind == JsonValueKind.Object) // pods with a sidecar
             .Select(p => (p.GetProperty("name").GetString()!, p.GetProperty("workload").GetString()!, p.TryGetProperty("address", out var a) ? a.GetString() ?? "" : ""))];
     }
 
@@ -309,7 +314,9 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
             r.GetProperty("value")[1].GetString() is var text && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN))];
     }
 
-    private static async Task Until(TimeSpan timeout, Func<Task<bool>> condition, string what)
+    private static Task Until(TimeSpan timeout, Func<Task<bool>> condition, string what) => Until(timeout, condition, () => what);
+
+    private static async Task Until(TimeSpan timeout, Func<Task<bool>> condition, Func<string> what)
     {
         var deadline = DateTime.UtcNow + timeout;
         Exception? last = null;
@@ -330,7 +337,7 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
             await Task.Delay(1000);
         }
 
-        throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what}{(last is null ? "" : $" (last error: {last.Message})")}");
+        throw new TimeoutException($"waited {timeout.TotalSeconds:0} s for {what()}{(last is null ? "" : $" (last error: {last.Message})")}");
     }
 
     private static int FreePort()
