@@ -18,7 +18,7 @@ public sealed class BootstrapTokens(byte[] key, TimeProvider? time = null)
 
     public string Issue(SpiffeId identity, TimeSpan lifetime)
     {
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new Claims(identity.ToString(), Audience, _time.GetUtcNow().Add(lifetime).ToUnixTimeSeconds()));
+        var payload = JsonSerializer.SerializeToUtf8Bytes(new Claims(identity.ToString(), Audience, _time.GetUtcNow().Add(lifetime).ToUnixTimeSeconds()), TokenJson.Default.Claims);
         var body = Base64Url(payload);
         return body + "." + Base64Url(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(body)));
     }
@@ -52,7 +52,7 @@ public sealed class BootstrapTokens(byte[] key, TimeProvider? time = null)
         Claims? claims;
         try
         {
-            claims = JsonSerializer.Deserialize<Claims>(Convert.FromBase64String(Pad(body)));
+            claims = JsonSerializer.Deserialize(Convert.FromBase64String(Pad(body)), TokenJson.Default.Claims);
         }
         catch (Exception ex) when (ex is JsonException or FormatException)
         {
@@ -72,5 +72,9 @@ public sealed class BootstrapTokens(byte[] key, TimeProvider? time = null)
         return s + new string('=', (4 - (s.Length % 4)) % 4);
     }
 
-    private sealed record Claims(string Sub, string Aud, long Exp);
+    internal sealed record Claims(string Sub, string Aud, long Exp);
 }
+
+/// <summary>Source-generated JSON for the token's claims: the proxy links this library under NativeAOT.</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(BootstrapTokens.Claims))]
+internal sealed partial class TokenJson : System.Text.Json.Serialization.JsonSerializerContext;
