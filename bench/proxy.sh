@@ -9,24 +9,31 @@
 # skein-proxy is the NativeAOT publish (the shipped artifact); the JIT build is used only if the publish fails
 # (or with --jit), and the results say which. Writes the "## Proxy:" section of bench/RESULTS.md, keeping the
 # other sections. The whole run is bounded (timeout) and every process it starts is stopped, even on failure.
-# Usage: bench/proxy.sh [--quick] [--jit]     (--quick: 5 s throughput runs, 10 s at 1000 rps)
+# Usage: bench/proxy.sh [--quick] [--jit] [--commit REV]
+#   --quick        5 s throughput runs, 10 s at 1000 rps (instead of 15 s and 30 s)
+#   --jit          measure the JIT build of skein-proxy instead of the NativeAOT publish
+#   --commit REV   build skein-proxy from that commit (git archive) instead of the work tree, so the figures belong
+#                  to a known revision even while the work tree has unfinished changes
 #        SKEIN_PROXY_BIN=path bench/proxy.sh ...  measures that skein-proxy binary instead of building one
 set -euo pipefail
 self=$(readlink -f "$0")
-quick=0; force_jit=0
-for a in "$@"; do
-  case $a in
+args=("$@"); quick=0; force_jit=0; commit=""
+usage="usage: bench/proxy.sh [--quick] [--jit] [--commit REV]"
+while [ $# -gt 0 ]; do
+  case $1 in
     --quick) quick=1 ;;
     --jit) force_jit=1 ;;
-    *) echo "usage: bench/proxy.sh [--quick] [--jit]" >&2; exit 2 ;;
+    --commit) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; commit=$2; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
+  shift
 done
 
 # Bound the run: timeout signals its whole process group (this script and every server it started) on expiry.
 bound=$([ $quick = 1 ] && echo 1500 || echo 2400) # the NativeAOT publish alone can take 10 min on a loaded machine
 if [ -z "${SKEIN_PROXY_BENCH_BOUNDED:-}" ]; then
   export SKEIN_PROXY_BENCH_BOUNDED=1
-  timeout -k 15 $bound "$self" "$@" & bounded=$!
+  timeout -k 15 $bound "$self" "${args[@]}" & bounded=$!
   trap 'kill -TERM $bounded 2>/dev/null || true' INT TERM # timeout has its own process group: pass Ctrl-C on
   rc=0; while kill -0 $bounded 2>/dev/null; do rc=0; wait $bounded || rc=$?; done
   if [ $rc = 124 ]; then echo "bench/proxy.sh: stopped after its ${bound}s bound" >&2; fi
@@ -74,18 +81,24 @@ trap cleanup EXIT
 trap 'echo "bench/proxy.sh: interrupted" >&2; exit 130' INT TERM
 
 echo "== building skein-proxy (NativeAOT publish) and the load generator (Release)"
+src=$root; revision="work tree at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src && echo '' || echo ' with uncommitted changes in src/')"
+if [ -n "$commit" ]; then
+  src=/tmp/skein-bench-src; rm -rf "$src"; mkdir -p "$src"
+  git archive "$commit" | tar -x -C "$src"
+  revision="commit $(git rev-parse --short "$commit^{commit}")"
+fi
 if [ -n "${SKEIN_PROXY_BIN:-}" ]; then # a prebuilt binary (e.g. to compare builds); the results name it
   proxy_cmd=("$(readlink -f "$SKEIN_PROXY_BIN")")
   proxy_build="prebuilt ${SKEIN_PROXY_BIN} ($([ -f "$(dirname "${proxy_cmd[0]}")/skein-proxy.dll" ] && echo JIT || echo NativeAOT), $(( $(stat -c %s "${proxy_cmd[0]}") / 1048576 )) MB)"
-elif [ $force_jit = 0 ] && dotnet publish src/Skein.Proxy -c Release -r linux-x64 -p:PublishAot=true -nologo \
+elif [ $force_jit = 0 ] && dotnet publish "$src/src/Skein.Proxy" -c Release -r linux-x64 -p:PublishAot=true -nologo \
      -o "$root/artifacts/bench/proxy-aot" > "$work/publish.log" 2>&1; then
   proxy_cmd=("$root/artifacts/bench/proxy-aot/skein-proxy")
-  proxy_build="NativeAOT ($(( $(stat -c %s "${proxy_cmd[0]}") / 1048576 )) MB single file)"
+  proxy_build="NativeAOT, $revision ($(( $(stat -c %s "${proxy_cmd[0]}") / 1048576 )) MB single file)"
 else
   [ $force_jit = 0 ] && { echo "NativeAOT publish failed (log: $work/publish.log); using the JIT build" >&2; tail -5 "$work/publish.log" >&2; }
-  dotnet build src/Skein.Proxy -c Release -nologo -v quiet -clp:ErrorsOnly -o "$root/artifacts/bench/proxy-jit" >/dev/null
+  dotnet build "$src/src/Skein.Proxy" -c Release -nologo -v quiet -clp:ErrorsOnly -o "$root/artifacts/bench/proxy-jit" >/dev/null
   proxy_cmd=("$root/artifacts/bench/proxy-jit/skein-proxy")
-  proxy_build="JIT ($([ $force_jit = 1 ] && echo 'chosen with --jit' || echo 'the NativeAOT publish failed'))"
+  proxy_build="JIT, $revision ($([ $force_jit = 1 ] && echo 'chosen with --jit' || echo 'the NativeAOT publish failed'))"
 fi
 dotnet build bench/LoadGen -c Release -nologo -v quiet -clp:ErrorsOnly -o "$root/artifacts/bench/loadgen" >/dev/null
 loadgen="$root/artifacts/bench/loadgen/skein-loadgen"
@@ -185,7 +198,7 @@ ge() { [ "$(echo "$1 >= $2" | bc)" = 1 ]; }
 lt() { [ "$(echo "$1 < $2" | bc)" = 1 ]; }
 verdict() { if "$@"; then echo "**met**"; else echo "**not met**"; fi; }
 declare -A p99add; for t in direct skein haproxy nginx; do p99add[$t]=$(added "${p99[$t]}" "${p99[direct]}"); done
-cmd="bench/proxy.sh"; [ $quick = 0 ] || cmd+=" --quick"; [ $force_jit = 0 ] || cmd+=" --jit"
+cmd="bench/proxy.sh"; [ $quick = 0 ] || cmd+=" --quick"; [ $force_jit = 0 ] || cmd+=" --jit"; [ -z "$commit" ] || cmd+=" --commit $commit"
 [ -z "${SKEIN_PROXY_BIN:-}" ] || cmd="SKEIN_PROXY_BIN=$SKEIN_PROXY_BIN $cmd"
 
 {

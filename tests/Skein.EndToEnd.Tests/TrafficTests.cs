@@ -201,6 +201,68 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
     }
 
     [MeshFact]
+    public void ProxyConfig_ShowsEachTrafficSettingAsTheSidecarHoldsIt()
+    {
+        using var restore = Restored(Yaml("reviews-subsets", ReviewsRule("")));
+        using var _ = Applied(Yaml("everything", ReviewsRule("""
+              trafficPolicy:
+                connectionPool:
+                  tcp: {maxConnections: 1}
+                  http: {http1MaxPendingRequests: 1}
+                outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 15s}
+                loadBalancer:
+                  consistentHash: {httpHeaderName: x-user}
+            """) + "\n" + """
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata:
+              name: reviews
+            spec:
+              hosts: [reviews]
+              http:
+                - match: [{headers: {end-user: {exact: jason}}}]
+                  route: [{destination: {host: reviews, subset: v2}}]
+                - route:
+                    - {destination: {host: reviews, subset: v1}, weight: 90}
+                    - {destination: {host: reviews, subset: v2}, weight: 10}
+                  timeout: 3s
+                  retries: {attempts: 3, retryOn: 5xx, perTryTimeout: 1s}
+                  fault: {delay: {fixedDelay: 2s, percentage: {value: 50}}}
+                  mirror: {host: reviews, subset: v3}
+                  mirrorPercentage: {value: 25}
+            ---
+            apiVersion: skein.dev/v1alpha1
+            kind: RateLimit
+            metadata:
+              name: frontend
+            spec:
+              service: frontend
+              requestsPerUnit: 10
+              unit: SECOND
+              burst: 10
+            """));
+
+        // The caller's sidecar holds the routing and the cluster policy; the frontend's sidecar holds its rate limit.
+        var routes = mesh.Skein("proxy-config", "routes", "client-0").Stdout;
+        var clusters = mesh.Skein("proxy-config", "clusters", "client-0").Stdout;
+        var limits = mesh.Skein("proxy-config", "routes", "frontend-0").Stdout;
+
+        const string Reviews = "reviews.default.svc.cluster.local";
+        Assert.Contains("end-user:exact=jason", routes, StringComparison.Ordinal);
+        Assert.Contains($"outbound|9080|v1|{Reviews} 90%, outbound|9080|v2|{Reviews} 10%", routes, StringComparison.Ordinal);
+        Assert.Contains("3 × 5xx", routes, StringComparison.Ordinal);
+        Assert.Contains("per try 1s", routes, StringComparison.Ordinal);
+        Assert.Contains($"mirror outbound|9080|v3|{Reviews} 25%", routes, StringComparison.Ordinal);
+        Assert.Contains("hash header x-user", routes, StringComparison.Ordinal);
+        Assert.Contains("delay 2s 50%", routes, StringComparison.Ordinal);
+        Assert.Matches(@"\b3s\b", routes);
+        Assert.Contains("connections=1 pending=1", clusters, StringComparison.Ordinal);
+        Assert.Contains("5xx×3 every 1s eject 15s", clusters, StringComparison.Ordinal);
+        Assert.Contains("rate 10/1s burst 20", limits, StringComparison.Ordinal);
+    }
+
+    [MeshFact]
     public void ConsistentHash_OnHeader_SameValueAlwaysSameInstance()
     {
         using var restore = Restored(Yaml("reviews-subsets", ReviewsRule("")));

@@ -252,7 +252,7 @@ internal static class ProxyConfigTables
     }
 
     private static string Percent(JsonElement fault) =>
-        Path(fault, "percentage") is { } p ? $"{Str(p, "numerator")}/{Str(p, "denominator")}" : "";
+        Path(fault, "percentage") is { } p ? Fraction(p) : "100%";
 
     private static Table Clusters(JsonElement resources)
     {

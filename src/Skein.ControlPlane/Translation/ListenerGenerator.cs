@@ -223,7 +223,7 @@ internal static class ListenerGenerator
                     TransportSocket = new TransportSocket
                     {
                         Name = FilterNames.TlsTransportSocket,
-                        TypedConfig = XdsAny.Pack(DownstreamTls(snapshot, port.Protocol), TypeUrls.DownstreamTlsContext),
+                        TypedConfig = XdsAny.Pack(MtlsTranslation.DownstreamTls(snapshot, port.Protocol), TypeUrls.DownstreamTlsContext),
                     },
                 });
             }
@@ -255,37 +255,6 @@ internal static class ListenerGenerator
 
         AuthorizationGenerator.AddNetworkFilters(snapshot, proxy, listener);
         return listener;
-    }
-
-    private static DownstreamTlsContext DownstreamTls(MeshSnapshot snapshot, PortProtocol protocol)
-    {
-        var common = new CommonTlsContext
-        {
-            TlsParams = new TlsParameters { TlsMinimumProtocolVersion = TlsParameters.Types.TlsProtocol.Tlsv13 },
-            TlsCertificateSdsSecretConfigs = { ClusterGenerator.Sds(WellKnownNames.DefaultSecret) },
-            CombinedValidationContext = new CommonTlsContext.Types.CombinedCertificateValidationContext
-            {
-                DefaultValidationContext = new CertificateValidationContext
-                {
-                    MatchTypedSubjectAltNames =
-                    {
-                        new SubjectAltNameMatcher
-                        {
-                            SanType = SubjectAltNameMatcher.Types.SanType.Uri,
-                            Matcher = new StringMatcher { Prefix = $"spiffe://{snapshot.Settings.TrustDomain}/" },
-                        },
-                    },
-                },
-                ValidationContextSdsSecretConfig = ClusterGenerator.Sds(WellKnownNames.RootCaSecret),
-            },
-        };
-        if (protocol.IsHttp())
-        {
-            common.AlpnProtocols.Add("h2");
-            common.AlpnProtocols.Add("http/1.1");
-        }
-
-        return new DownstreamTlsContext { CommonTlsContext = common, RequireClientCertificate = true };
     }
 
     private static HttpConnectionManager OutboundHcm(int port)

@@ -30,6 +30,25 @@ public sealed class ProxyConfigTablesTests
     }
 
     [Fact]
+    public void Routes_ShowFaultsAndRateLimitAsPercentagesAndBuckets()
+    {
+        var text = Render("routes", """
+            [{"name": "9080", "virtualHosts": [{"name": "ratings:9080", "routes": [
+              {"match": {"prefix": "/"}, "route": {"cluster": "outbound|9080||ratings"},
+               "typedPerFilterConfig": {
+                 "envoy.filters.http.fault": {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+                   "delay": {"fixedDelay": "2s", "percentage": {"numerator": 50}},
+                   "abort": {"httpStatus": 503, "percentage": {"numerator": 2500, "denominator": "TEN_THOUSAND"}}},
+                 "envoy.filters.http.local_ratelimit": {"@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+                   "tokenBucket": {"maxTokens": 20, "tokensPerFill": 10, "fillInterval": "1s"}}}}]}]}]
+            """);
+
+        Assert.Contains("delay 2s 50%", text, StringComparison.Ordinal);
+        Assert.Contains("abort 503 25%", text, StringComparison.Ordinal);
+        Assert.Contains("rate 10/1s burst 20", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Clusters_ShowBreakersPoolOutlierDetectionAndPanic()
     {
         var text = Render("clusters", """
