@@ -172,7 +172,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 ratio() { echo "scale=2; $1 / $2" | bc | sed 's/^\./0./'; }
 added() { echo "scale=3; $1 - $2" | bc | sed -E 's/^(-?)\./\10./'; }
-cmd="bench/mtls.sh$([ $quick = 1 ] && echo ' --quick')"
+cmd="bench/mtls.sh"; [ $quick = 0 ] || cmd+=" --quick"
 {
   echo "## mTLS hop: sidecar to sidecar with and without mutual TLS"
   echo

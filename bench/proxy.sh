@@ -69,7 +69,7 @@ stop_proc() {
   for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" $kids 2>/dev/null || true; fi
   wait "$p" 2>/dev/null || true
-  local keep=(); for i in "${pids[@]}"; do [ "$i" != "$p" ] && keep+=("$i"); done; pids=("${keep[@]}")
+  local keep=(); for i in "${pids[@]}"; do [ "$i" = "$p" ] || keep+=("$i"); done; pids=("${keep[@]}")
 }
 cleanup() {
   local rc=$?
