@@ -36,9 +36,13 @@ internal static class ProxyConfigCommand
                 return ExitCodes.Ok;
             }
 
+            // Inbound routes are inline in the listeners (Istio's shape): the table shows them too.
+            using var listeners = kind == "routes"
+                ? await ControlPlaneConnection.GetJsonAsync(http, $"/api/v1/proxies/{Uri.EscapeDataString(parse.GetValue(proxy)!)}/config?type=listeners", cancel).ConfigureAwait(false)
+                : null;
             var console = Terminal.Create(Console.Out);
             console.MarkupLine($"[grey]{Markup.Escape(doc.RootElement.GetProperty("id").GetString() ?? "")} version {Markup.Escape(section.GetProperty("version").ToString())}[/]");
-            console.Write(ProxyConfigTables.For(kind, section.GetProperty("resources")));
+            console.Write(ProxyConfigTables.For(kind, section.GetProperty("resources"), listeners?.RootElement.GetProperty("listeners").GetProperty("resources")));
             return ExitCodes.Ok;
         });
         return command;

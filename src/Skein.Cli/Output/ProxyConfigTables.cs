@@ -9,13 +9,39 @@ namespace Skein.Cli.Output;
 /// </summary>
 internal static class ProxyConfigTables
 {
-    public static Table For(string kind, JsonElement resources) => kind switch
+    /// <param name="listeners">With <c>routes</c>: the proxy's listeners, whose inline route configs (the inbound
+    /// side, where rate limits live) are listed after the RDS ones, as <c>istioctl proxy-config routes</c> does.</param>
+    public static Table For(string kind, JsonElement resources, JsonElement? listeners = null) => kind switch
     {
         "listeners" => Listeners(resources),
-        "routes" => Routes(resources),
+        "routes" => Routes(listeners is { } l ? resources.EnumerateArray().Concat(InlineRouteConfigs(l)) : resources.EnumerateArray()),
         "clusters" => Clusters(resources),
         _ => Endpoints(resources),
     };
+
+    /// <summary>The route configs that listeners carry inline in their HTTP connection managers.</summary>
+    private static IEnumerable<JsonElement> InlineRouteConfigs(JsonElement listeners)
+    {
+        foreach (var listener in listeners.EnumerateArray())
+        {
+            var chains = Array(listener, "filterChains").ToList();
+            if (Path(listener, "defaultFilterChain") is { } fallback)
+            {
+                chains.Add(fallback);
+            }
+
+            foreach (var chain in chains)
+            {
+                foreach (var filter in Array(chain, "filters"))
+                {
+                    if (Path(filter, "typedConfig", "routeConfig") is { } inline)
+                    {
+                        yield return inline;
+                    }
+                }
+            }
+        }
+    }
 
     private static Table Listeners(JsonElement resources)
     {
@@ -57,10 +83,10 @@ internal static class ProxyConfigTables
         return Str(config.Value, "cluster") is { Length: > 0 } cluster ? $"tcp → {cluster}" : Str(filter, "name");
     }
 
-    private static Table Routes(JsonElement resources)
+    private static Table Routes(IEnumerable<JsonElement> configs)
     {
         var table = new Table().AddColumns("ROUTES", "VIRTUAL HOST", "MATCH", "ACTION", "TIMEOUT", "RETRIES", "MIRROR / HASH", "FAULT / LIMIT / CORS");
-        foreach (var config in resources.EnumerateArray())
+        foreach (var config in configs)
         {
             foreach (var vhost in Array(config, "virtualHosts"))
             {

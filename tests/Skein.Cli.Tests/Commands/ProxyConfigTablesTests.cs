@@ -80,11 +80,26 @@ public sealed class ProxyConfigTablesTests
         Assert.Matches(@"10\.0\.0\.1:9080.*HEALTHY.*us.*1", text);
     }
 
-    private static string Render(string kind, string json)
+    [Fact]
+    public void Routes_IncludeInboundRouteConfigsInlineInListeners()
+    {
+        var text = Render("routes", "[]", """
+            [{"name": "virtualInbound", "filterChains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+              "typedConfig": {"routeConfig": {"name": "inbound|9080||", "virtualHosts": [{"name": "inbound|http|9080", "routes": [
+                {"match": {"prefix": "/"}, "route": {"cluster": "inbound|9080||"},
+                 "typedPerFilterConfig": {"envoy.filters.http.local_ratelimit": {"tokenBucket": {"maxTokens": 20, "tokensPerFill": 10, "fillInterval": "1s"}}}}]}]}}}]}]}]
+            """);
+
+        Assert.Contains("inbound|9080||", text, StringComparison.Ordinal);
+        Assert.Contains("rate 10/1s burst 20", text, StringComparison.Ordinal);
+    }
+
+    private static string Render(string kind, string json, string? listeners = null)
     {
         using var doc = JsonDocument.Parse(json);
+        using var inline = listeners is null ? null : JsonDocument.Parse(listeners);
         using var writer = new StringWriter();
-        Terminal.Create(writer).Write(ProxyConfigTables.For(kind, doc.RootElement));
+        Terminal.Create(writer).Write(ProxyConfigTables.For(kind, doc.RootElement, inline?.RootElement));
         return writer.ToString();
     }
 }
