@@ -17,15 +17,9 @@ for a in "$@"; do
   esac
 done
 
-bound=1500
-if [ -z "${SKEIN_MTLS_BENCH_BOUNDED:-}" ]; then
-  export SKEIN_MTLS_BENCH_BOUNDED=1
-  timeout -k 15 $bound "$self" "$@" & bounded=$!
-  trap 'kill -TERM $bounded 2>/dev/null || true' INT TERM
-  rc=0; while kill -0 $bounded 2>/dev/null; do rc=0; wait $bounded || rc=$?; done
-  if [ $rc = 124 ]; then echo "bench/mtls.sh: stopped after its ${bound}s bound" >&2; fi
-  exit $rc
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "$self")/lib.sh"
+bench_bounded 1500 "$self" "$@"
 
 cd "$(dirname "$self")/.."
 root=$(pwd)
@@ -38,11 +32,7 @@ rate=1000
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 
-missing=()
-for tool in nginx wrk bc; do command -v $tool >/dev/null 2>&1 || missing+=("$tool"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bench_install nginx:nginx wrk:wrk bc:bc
 systemctl stop nginx 2>/dev/null || true # Debian starts one on :80 after install; the bench runs its own
 
 rm -rf "$work"; mkdir -p "$work"

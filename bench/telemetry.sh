@@ -18,15 +18,9 @@ for a in "$@"; do
   esac
 done
 
-bound=$([ $quick = 1 ] && echo 900 || echo 1800)
-if [ -z "${SKEIN_TELEMETRY_BENCH_BOUNDED:-}" ]; then
-  export SKEIN_TELEMETRY_BENCH_BOUNDED=1
-  timeout -k 15 $bound "$self" "$@" & bounded=$!
-  trap 'kill -TERM $bounded 2>/dev/null || true' INT TERM
-  rc=0; while kill -0 $bounded 2>/dev/null; do rc=0; wait $bounded || rc=$?; done
-  if [ $rc = 124 ]; then echo "bench/telemetry.sh: stopped after its ${bound}s bound" >&2; fi
-  exit $rc
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "$self")/lib.sh"
+bench_bounded "$([ $quick = 1 ] && echo 900 || echo 1800)" "$self" "$@"
 
 cd "$(dirname "$self")/.."
 root=$(pwd)
@@ -36,34 +30,12 @@ rounds=$([ $quick = 1 ] && echo 2 || echo 3)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
 
-missing=()
-need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-need wrk wrk; need h2load nghttp2-client; need nginx nginx; need bc bc; need curl curl
-if [ $force_jit = 0 ]; then need clang clang; dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev); fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tools=(wrk:wrk h2load:nghttp2-client nginx:nginx bc:bc curl:curl)
+[ $force_jit = 1 ] || tools+=(clang:clang dpkg:zlib1g-dev)
+bench_install "${tools[@]}"
 
 rm -rf "$work"; mkdir -p "$work"
-pids=()
-stop_proc() {
-  local p=$1 kids i
-  kids=$(pgrep -P "$p" || true)
-  kill -TERM "$p" 2>/dev/null || true
-  for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" $kids 2>/dev/null || true; fi
-  wait "$p" 2>/dev/null || true
-  local keep=(); for i in "${pids[@]}"; do [ "$i" = "$p" ] || keep+=("$i"); done; pids=("${keep[@]}")
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  for p in "${pids[@]}"; do stop_proc "$p"; done
-  exit $rc
-}
-trap cleanup EXIT
-trap 'echo "bench/telemetry.sh: interrupted" >&2; exit 130' INT TERM
+bench_stop_all_on_exit bench/telemetry.sh
 
 echo "== building skein-proxy (NativeAOT publish)"
 if [ $force_jit = 0 ] && dotnet publish src/Skein.Proxy -c Release -r linux-x64 -p:PublishAot=true -nologo \
