@@ -228,12 +228,14 @@ internal static class ClusterGenerator
 
         if (policy?.RetryBudget is { } budget)
         {
-            var threshold = cluster.CircuitBreakers.Thresholds[0];
-            threshold.RetryBudget = new CircuitBreakers.Types.Thresholds.Types.RetryBudget
-            {
-                BudgetPercent = new Skein.Xds.Envoy.Type.V3.Percent { Value = budget.Percent ?? 20 },
-                MinRetryConcurrency = (uint)(budget.MinRetryConcurrency ?? 3),
-            };
+            cluster.CircuitBreakers.Thresholds[0].RetryBudget = RetryBudget(budget.Percent ?? 20, (uint)(budget.MinRetryConcurrency ?? 3));
+        }
+        else if (policy?.ConnectionPool?.Http?.MaxRetries is not > 0)
+        {
+            // Istio leaves retries unbounded; Skein bounds them by default so that retries cannot turn a brown-out into
+            // an outage: Envoy's suggested budget, 20% of the active requests with at least 3 retries at once. A
+            // DestinationRule's maxRetries or retryBudget replaces it.
+            cluster.CircuitBreakers.Thresholds[0].RetryBudget = RetryBudget(20, 3);
         }
 
         if (!proxyless && UpstreamTls(snapshot, service, port, subset, policy?.Tls) is { } tls)
@@ -497,6 +499,12 @@ internal static class ClusterGenerator
         cluster.CommonLbConfig ??= new Cluster.Types.CommonLbConfig();
         cluster.CommonLbConfig.HealthyPanicThreshold = new Skein.Xds.Envoy.Type.V3.Percent { Value = outlier.MinHealthPercent ?? 0 };
     }
+
+    private static CircuitBreakers.Types.Thresholds.Types.RetryBudget RetryBudget(double percent, uint minConcurrency) => new()
+    {
+        BudgetPercent = new Skein.Xds.Envoy.Type.V3.Percent { Value = percent },
+        MinRetryConcurrency = minConcurrency,
+    };
 
     /// <summary>
     /// The cluster's TLS: the DestinationRule's mode, else (with <c>--mtls</c>) ISTIO_MUTUAL when every endpoint
