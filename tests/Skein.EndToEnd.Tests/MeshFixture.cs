@@ -52,13 +52,14 @@ public sealed class MeshFixture : IDisposable
         return state.RootElement.GetProperty("control").GetProperty("pid").GetInt32();
     }
 
-    /// <summary>How many pods (each with its sidecar) `skein up` started, from the run state.</summary>
-    public int PodCount
+    /// <summary>How many of the pods `skein up` started run a sidecar, from the run state.</summary>
+    public int SidecarCount
     {
         get
         {
             using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
-            return state.RootElement.GetProperty("pods").GetArrayLength();
+            return state.RootElement.GetProperty("pods").EnumerateArray()
+                .Count(p => p.TryGetProperty("proxy", out var proxy) && proxy.ValueKind == JsonValueKind.Object);
         }
     }
 

@@ -16,7 +16,7 @@ public sealed partial class MeshTests(MeshFixture mesh)
     public void Up_SampleMesh_AllPodsRunning()
     {
         Assert.True(mesh.Up is { ExitCode: 0 }, mesh.Up?.ToString());
-        Assert.Contains("mesh is up (7 pods", mesh.Up!.Stdout, StringComparison.Ordinal);
+        Assert.Contains("mesh is up (8 pods", mesh.Up!.Stdout, StringComparison.Ordinal); // the bookstore, the client and the legacy pod without a sidecar
     }
 
     [MeshFact]
@@ -132,8 +132,8 @@ public sealed partial class MeshTests(MeshFixture mesh)
     {
         var status = mesh.Skein("proxy-status");
         return status.ExitCode == 0
-            && Regex.Count(status.Stdout, @"│ yes\s+│") == mesh.PodCount
-            && Regex.Count(status.Stdout, "SYNCED") == 4 * mesh.PodCount;
+            && Regex.Count(status.Stdout, @"│ yes\s+│") == mesh.SidecarCount
+            && Regex.Count(status.Stdout, "SYNCED") == 4 * mesh.SidecarCount;
     }
 
     private static Dictionary<string, int> Versions(string uniqCount) =>

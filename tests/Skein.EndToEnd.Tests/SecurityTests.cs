@@ -75,16 +75,25 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
         var capture = Path.Combine(_scratch, "bridge.pcap");
         var reviewsAddress = mesh.PodAddress("reviews-v1-0");
 
+        byte[] bytes;
         using (var tcpdump = Tcpdump.Start(capture, "tcp port 9080"))
         {
             // Through both sidecars (mTLS), and from the pod without a sidecar (plaintext: proves the capture sees HTTP).
             Assert.Equal("200", mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://reviews:9080/reviews/1?secret={secret}'").Stdout.Trim());
             Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' 'http://{reviewsAddress}:9080/reviews/1?plain={plain}'"));
+
+            // tcpdump writes each packet as it comes (-U); on a busy machine that can lag the calls a little.
+            var clock = Stopwatch.StartNew();
+            while (!Contains(bytes = ReadShared(capture), Encoding.ASCII.GetBytes(plain)) && clock.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                Thread.Sleep(200);
+            }
+
             tcpdump.Stop();
+            bytes = ReadShared(capture);
+            Assert.True(Contains(bytes, Encoding.ASCII.GetBytes(plain)), $"the capture ({bytes.Length} bytes) holds no plaintext at all: it did not see the traffic; tcpdump: {tcpdump.Output}");
         }
 
-        var bytes = File.ReadAllBytes(capture);
-        Assert.True(Contains(bytes, Encoding.ASCII.GetBytes(plain)), "the capture holds no plaintext at all: it did not see the traffic");
         Assert.False(Contains(bytes, Encoding.ASCII.GetBytes(secret)), "the mTLS call's path or header is readable on the bridge");
         // A TLS 1.3 ServerHello: the supported_versions extension (0x002b, length 2) selecting 0x0304.
         Assert.True(Contains(bytes, [0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]), "no TLS 1.3 ServerHello on the wire");
@@ -272,6 +281,20 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
 
     private static bool Contains(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle) >= 0;
 
+    /// <summary>The capture so far, read while tcpdump may still be writing it.</summary>
+    private static byte[] ReadShared(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return [];
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
     private static List<string> Lines(string text) => [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
     private static bool Until(Func<bool> condition)
@@ -297,6 +320,7 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
     private sealed class Tcpdump : IDisposable
     {
         private readonly Process _process;
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output = new();
 
         private Tcpdump(Process process) => _process = process;
 
@@ -309,11 +333,18 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
             }
 
             var process = Process.Start(start)!;
+            var dump = new Tcpdump(process);
             // tcpdump says "listening on any" once the capture runs.
             var ready = new TaskCompletionSource();
             process.ErrorDataReceived += (_, e) =>
             {
-                if (e.Data?.Contains("listening on", StringComparison.Ordinal) == true)
+                if (e.Data is null)
+                {
+                    return;
+                }
+
+                dump._output.Enqueue(e.Data);
+                if (e.Data.Contains("listening on", StringComparison.Ordinal))
                 {
                     ready.TrySetResult();
                 }
@@ -325,8 +356,11 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
                 throw new InvalidOperationException("tcpdump did not start capturing within 10 s");
             }
 
-            return new Tcpdump(process);
+            return dump;
         }
+
+        /// <summary>What tcpdump said on stderr (interfaces, packet counts), for a failure message.</summary>
+        public string Output => string.Join(" | ", _output);
 
         /// <summary>SIGINT: tcpdump flushes the capture file and exits.</summary>
         public void Stop()
