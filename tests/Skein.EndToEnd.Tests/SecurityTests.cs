@@ -74,12 +74,26 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
         var plain = "plain-" + Guid.NewGuid().ToString("N");
         var capture = Path.Combine(_scratch, "bridge.pcap");
         var reviewsAddress = mesh.PodAddress("reviews-v1-0");
+        // A service of its own for reviews: a new cluster in the client's sidecar, so a new connection and a TLS
+        // handshake happen while the capture runs (the sidecars keep their connections to reviews open otherwise).
+        var service = "wire-" + Guid.NewGuid().ToString("N")[..8];
+        Apply(service, $$"""
+            apiVersion: v1
+            kind: Service
+            metadata: {name: {{service}}}
+            spec:
+              selector: {app: reviews}
+              ports: [{name: http, port: 9080}]
+            """);
 
         byte[] bytes;
         using (var tcpdump = Tcpdump.Start(capture, "tcp port 9080"))
         {
             // Through both sidecars (mTLS), and from the pod without a sidecar (plaintext: proves the capture sees HTTP).
-            Assert.Equal("200", mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://reviews:9080/reviews/1?secret={secret}'").Stdout.Trim());
+            var code = "";
+            Assert.True(
+                Until(() => (code = mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://{service}:9080/reviews/1?secret={secret}'").Stdout.Trim()) == "200"),
+                $"{service} answered {code}");
             Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' 'http://{reviewsAddress}:9080/reviews/1?plain={plain}'"));
 
             // tcpdump writes each packet as it comes (-U); on a busy machine that can lag the calls a little.

@@ -60,7 +60,7 @@ public sealed partial class TrafficTests(MeshFixture mesh) : IDisposable
 
         // 1000 calls, 50 at a time: the delayed half costs 20 s of wall time, not 1000.
         var id = "delay-" + Guid.NewGuid().ToString("N")[..8];
-        var seconds = mesh.Exec($"curl -s -Z --parallel-max 50 -H 'x-request-id: {id}' -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' 'http://reviews:9080/reviews/1?n=[1-1000]'", 300)
+        var seconds = mesh.Exec($"curl -s -Z --parallel-immediate --parallel-max 50 -H 'x-request-id: {id}' -o /dev/null -w '%{{http_code}} %{{time_total}}\\n' 'http://reviews:9080/reviews/1?n=[1-1000]'", 300)
             .Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' '))
             .Select(t => t[0] == "200" ? double.Parse(t[1], CultureInfo.InvariantCulture) : throw new InvalidOperationException($"call failed: {string.Join(' ', t)}"))
