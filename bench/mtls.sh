@@ -149,6 +149,9 @@ counted() { in_pod backend-0 curl -s http://127.0.0.1:15090/stats/prometheus \
 
 measure direct load-direct-0 "$direct_url"
 policy DISABLE
+# The sidecars run as JIT builds: warm both up first, so the first proxied row is not the one paying for it.
+echo "== warming up the sidecars (10 s)"
+in_pod load-0 wrk -t2 -c50 -d10s "$mesh_url" > /dev/null
 plain_before=$(counted none)
 measure plaintext load-0 "$mesh_url"
 plain_counted=$(( $(counted none) - plain_before ))
@@ -168,7 +171,7 @@ cmd="bench/mtls.sh"; [ $quick = 0 ] || cmd+=" --quick"
   echo
   echo "Produced by \`$cmd\` on $(date -u +%Y-%m-%d) in $(( $(date +%s) - started )) s ($(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); $(nginx -v 2>&1 | cut -d' ' -f3), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); .NET $(dotnet --list-runtimes | awk '/NETCore.App/ {v = $2} END {print v}')). Load average (1/5/15 min) $load_start at the start and $load_end at the end."
   echo
-  echo "Setup: \`skein up\` on the netns runtime (JIT build of skein-proxy, as \`./skein\` runs it). The load runs inside the calling pod; its traffic is captured by iptables into its sidecar, which calls the backend pod's sidecar, which calls nginx (one worker, 29-byte static body) on 127.0.0.1 of that pod. **direct**: a pod without a sidecar calls an nginx pod without a sidecar by address. **plaintext**: the backend's PeerAuthentication is DISABLE, so the client sidecar sends plaintext HTTP/1.1. **mTLS**: STRICT; the sidecars speak TLS 1.3 with their SPIFFE certificates ($caller_identity for the caller). The backend's sidecar counted ${plain_counted} plaintext and ${mtls_counted} mTLS requests in those rows (\`connection_security_policy\`). Latency: bench/LoadGen, open loop at $rate requests/s for $rate_seconds s over 64 keep-alive connections after a 3 s warm-up, measured from each request's scheduled time. Throughput: \`wrk -t2 -c50 -d${duration}s\` after a 3 s warm-up. Everything shares the same $(nproc) cores. Every request succeeded (checked by the script)."
+  echo "Setup: \`skein up\` on the netns runtime (JIT build of skein-proxy, as \`./skein\` runs it). The load runs inside the calling pod; its traffic is captured by iptables into its sidecar, which calls the backend pod's sidecar, which calls nginx (one worker, 29-byte static body) on 127.0.0.1 of that pod. **direct**: a pod without a sidecar calls an nginx pod without a sidecar by address. **plaintext**: the backend's PeerAuthentication is DISABLE, so the client sidecar sends plaintext HTTP/1.1. **mTLS**: STRICT; the sidecars speak TLS 1.3 with their SPIFFE certificates ($caller_identity for the caller). The backend's sidecar counted ${plain_counted} plaintext and ${mtls_counted} mTLS requests in those rows (\`connection_security_policy\`). Latency: bench/LoadGen, open loop at $rate requests/s for $rate_seconds s over 64 keep-alive connections after a 3 s warm-up, measured from each request's scheduled time. Throughput: \`wrk -t2 -c50 -d${duration}s\` after a 3 s warm-up. Before the plaintext row, both sidecars are warmed up with 10 s of the same load (JIT). Everything shares the same $(nproc) cores. Every request succeeded (checked by the script)."
   echo
   echo "| path | rps (wrk) | vs direct | vs plaintext hop | p50 ms at $rate rps | p99 ms at $rate rps | p99 added over direct ms | achieved rps |"
   echo "|---|---|---|---|---|---|---|---|"
