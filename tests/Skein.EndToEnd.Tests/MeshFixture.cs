@@ -34,7 +34,7 @@ public sealed class MeshFixture : IDisposable
     /// <summary>A pod's address on the bridge, from the run state.</summary>
     public string PodAddress(string pod)
     {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+        using var state = State();
         return state.RootElement.GetProperty("pods").EnumerateArray()
             .Single(p => p.GetProperty("name").GetString() == pod).GetProperty("address").GetString()!;
     }
@@ -48,7 +48,7 @@ public sealed class MeshFixture : IDisposable
     /// <summary>The pid of skein-control, from the run state `skein up` wrote.</summary>
     public int ControlPlanePid()
     {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+        using var state = State();
         return state.RootElement.GetProperty("control").GetProperty("pid").GetInt32();
     }
 
@@ -57,7 +57,7 @@ public sealed class MeshFixture : IDisposable
     {
         get
         {
-            using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
+            using var state = State();
             return state.RootElement.GetProperty("pods").EnumerateArray()
                 .Count(p => p.TryGetProperty("proxy", out var proxy) && proxy.ValueKind == JsonValueKind.Object);
         }
@@ -72,6 +72,9 @@ public sealed class MeshFixture : IDisposable
             SkeinCli.Run(TimeSpan.FromMinutes(2), "down", "--run-dir", RunDir);
         }
     }
+
+    /// <summary>The run state `skein up` keeps (state.json): pods, addresses, processes.</summary>
+    public JsonDocument State() => JsonDocument.Parse(File.ReadAllText(Path.Combine(RunDir, "state.json")));
 
     private string[] RunDirArgs(string[] args) => args.Length > 0 && args[0] is "control-plane" or "exec" or "down" or "status" or "apply" or "delete" ? ["--run-dir", RunDir] : [];
 }

@@ -31,8 +31,8 @@ public sealed partial class MeshTests(MeshFixture mesh)
         Assert.Matches(@"^198\.19\.\d+\.\d+\s", vip.Stdout);
         Assert.Matches("served by reviews-v[123]", page.Stdout);
         // ...and both sidecars saw this very request: the client's going out, the frontend's coming in.
-        Assert.True(WaitFor(() => mesh.ProxyLog("client-0").Contains(requestId, StringComparison.Ordinal)), "client sidecar did not log the request");
-        Assert.True(WaitFor(() => mesh.ProxyLog("frontend-0").Contains(requestId, StringComparison.Ordinal)), "frontend sidecar did not log the request");
+        Assert.True(Eventually.True(() => mesh.ProxyLog("client-0").Contains(requestId, StringComparison.Ordinal)), "client sidecar did not log the request");
+        Assert.True(Eventually.True(() => mesh.ProxyLog("frontend-0").Contains(requestId, StringComparison.Ordinal)), "frontend sidecar did not log the request");
         var clientLine = mesh.ProxyLog("client-0").Split('\n').First(l => l.Contains(requestId, StringComparison.Ordinal));
         Assert.Contains("198.18.", clientLine, StringComparison.Ordinal); // forwarded to a pod address
     }
@@ -95,10 +95,10 @@ public sealed partial class MeshTests(MeshFixture mesh)
             var apply = mesh.Skein("apply", "-f", file);
             Assert.True(apply.ExitCode == 0, apply.ToString());
             // Config reaches every sidecar within seconds (the push is debounced, sidecars may still be reconnecting).
-            Assert.True(WaitFor(() => Regex.IsMatch(mesh.Exec("getent hosts books").Stdout, @"^198\.19\.\d+\.\d+\s+books")), "books has no VIP in the pods' hosts file");
+            Assert.True(Eventually.True(() => Regex.IsMatch(mesh.Exec("getent hosts books").Stdout, @"^198\.19\.\d+\.\d+\s+books")), "books has no VIP in the pods' hosts file");
             var code = "";
             Assert.True(
-                WaitFor(() => (code = mesh.Exec("curl -s -o /dev/null -w '%{http_code}' http://books:9080/healthz").Stdout.Trim()) == "200"),
+                Eventually.True(() => (code = mesh.Exec("curl -s -o /dev/null -w '%{http_code}' http://books:9080/healthz").Stdout.Trim()) == "200"),
                 $"books answered {code}");
 
             mesh.Skein("delete", "-f", file);
@@ -124,7 +124,7 @@ public sealed partial class MeshTests(MeshFixture mesh)
 
         Assert.True(restart.ExitCode == 0, restart.ToString());
         Assert.Matches(@"^\s*600 200\s*$", codes.Stdout);
-        Assert.True(WaitFor(EveryProxySynced, TimeSpan.FromSeconds(30)), mesh.Skein("proxy-status").ToString());
+        Assert.True(Eventually.True(EveryProxySynced, TimeSpan.FromSeconds(30)), mesh.Skein("proxy-status").ToString());
     }
 
     /// <summary>Every sidecar of the mesh is connected and has ACKed the latest version of every type.</summary>
@@ -138,22 +138,6 @@ public sealed partial class MeshTests(MeshFixture mesh)
 
     private static Dictionary<string, int> Versions(string uniqCount) =>
         VersionCount().Matches(uniqCount).ToDictionary(m => m.Groups[2].Value, m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
-
-    private static bool WaitFor(Func<bool> condition, TimeSpan? timeout = null)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < (timeout ?? TimeSpan.FromSeconds(10)))
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(250);
-        }
-
-        return false;
-    }
 
     [GeneratedRegex("(\\d+) \"version\":\"(v\\d)\"")]
     private static partial Regex VersionCount();

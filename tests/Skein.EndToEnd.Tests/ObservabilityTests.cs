@@ -273,13 +273,13 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
 
     private HttpClient ControlPlane()
     {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(mesh.RunDir, "state.json")));
+        using var state = mesh.State();
         return new HttpClient(new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri(state.RootElement.GetProperty("controlApi").GetString()!) };
     }
 
     private List<(string Name, string Workload, string Address)> Pods()
     {
-        using var state = JsonDocument.Parse(File.ReadAllText(Path.Combine(mesh.RunDir, "state.json")));
+        using var state = mesh.State();
         return [.. state.RootElement.GetProperty("pods").EnumerateArray()
             .Where(p => p.GetProperty("state").GetString() == "running")
             .Where(p => p.TryGetProperty("proxy", out var proxy) && proxy.ValueKind == JsonValueKind.Object) // pods with a sidecar

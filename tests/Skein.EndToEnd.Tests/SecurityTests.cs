@@ -58,7 +58,7 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
         Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' {reviews}"));
 
         Apply("strict", StrictReviews);
-        Assert.True(Until(() => FromLegacy($"curl -s -m 5 -o /dev/null -w '%{{http_code}}' {reviews}") == "000"), "STRICT did not take effect within 10 s");
+        Assert.True(Eventually.True(() => FromLegacy($"curl -s -m 5 -o /dev/null -w '%{{http_code}}' {reviews}") == "000"), "STRICT did not take effect within 10 s");
 
         // Every plaintext attempt is refused (the connection is closed, no HTTP answer); sidecars still get in.
         var plaintext = Lines(FromLegacy($"curl -s -m 5 -o /dev/null -w '%{{http_code}}\\n' '{reviews}?n=[1-10]'"));
@@ -92,7 +92,7 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
             // Through both sidecars (mTLS), and from the pod without a sidecar (plaintext: proves the capture sees HTTP).
             var code = "";
             Assert.True(
-                Until(() => (code = mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://{service}:9080/reviews/1?secret={secret}'").Stdout.Trim()) == "200"),
+                Eventually.True(() => (code = mesh.Exec($"curl -s -o /dev/null -w '%{{http_code}}' -H 'x-secret: {secret}' 'http://{service}:9080/reviews/1?secret={secret}'").Stdout.Trim()) == "200"),
                 $"{service} answered {code}");
             Assert.Equal("200", FromLegacy($"curl -s -o /dev/null -w '%{{http_code}}' 'http://{reviewsAddress}:9080/reviews/1?plain={plain}'"));
 
@@ -172,7 +172,7 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
         var foreign = WriteClientCertificate("foreign", otherCa, now.AddMinutes(-1), now.AddHours(1));
 
         string Call(string name) => FromLegacy($"curl -sk -m 5 --cert {name}.crt --key {name}.key -o /dev/null -w '%{{http_code}}' {reviews}");
-        Assert.True(Until(() => Call(valid) == "200"), $"a client certificate from the mesh CA was refused: {Call(valid)}");
+        Assert.True(Eventually.True(() => Call(valid) == "200"), $"a client certificate from the mesh CA was refused: {Call(valid)}");
         Assert.Equal("000", Call(expired));
         Assert.Equal("000", Call(foreign));
     }
@@ -314,21 +314,6 @@ public sealed class SecurityTests(MeshFixture mesh) : IDisposable
 
     private static List<string> Lines(string text) => [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
-    private static bool Until(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(250);
-        }
-
-        return false;
-    }
 
     /// <summary>
     /// tcpdump on every interface of the host's namespace (the bridge and each pod's veth, where pod-to-pod traffic
