@@ -33,18 +33,10 @@ public sealed class BootstrapTokens(byte[] key, TimeProvider? time = null)
         }
 
         var body = token[..dot];
-        var expected = HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(body));
-        byte[] given;
-        try
-        {
-            given = Convert.FromBase64String(Pad(token[(dot + 1)..]));
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-
-        if (!CryptographicOperations.FixedTimeEquals(expected, given))
+        // The signature's text must be exactly the canonical encoding: decoding first would accept variants whose
+        // last character differs only in base64's padding bits.
+        var expected = Encoding.ASCII.GetBytes(Base64Url(HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(body))));
+        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(token[(dot + 1)..])))
         {
             return null;
         }
