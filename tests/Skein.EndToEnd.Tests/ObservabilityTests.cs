@@ -133,8 +133,9 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
 
             using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             spans = [.. doc.RootElement.GetProperty("spans").EnumerateArray().Select(s => s.Clone())];
-            return spans.Any(s => Is(s, "ratings", "server"));
-        }, $"trace {traceId} to reach ratings");
+            // Each sidecar exports its spans in its own batches: wait for the whole chain from ratings up to the frontend.
+            return spans.Any(s => Is(s, "ratings", "server")) && ChainLength(spans, spans.First(s => Is(s, "ratings", "server"))) >= 5;
+        }, $"trace {traceId} to hold every hop from the frontend to ratings");
         foreach (var s in spans)
         {
             output.WriteLine($"{new string(' ', s.GetProperty("depth").GetInt32() * 2)}{s.GetProperty("service")} {s.GetProperty("kind")} {s.GetProperty("name")} {s.GetProperty("durationMs")}ms");
@@ -265,6 +266,20 @@ public sealed partial class ObservabilityTests(MeshFixture mesh, ITestOutputHelp
                 SetChaos(pod, "");
             }
         }
+    }
+
+    /// <summary>How many spans link up from <paramref name="span"/> through parents present in the trace (itself included).</summary>
+    private static int ChainLength(JsonElement[] spans, JsonElement span)
+    {
+        var byId = spans.ToDictionary(s => s.GetProperty("spanId").GetString()!);
+        var length = 1;
+        while (byId.TryGetValue(span.GetProperty("parentSpanId").GetString() ?? "", out var parent) && length < spans.Length)
+        {
+            span = parent;
+            length++;
+        }
+
+        return length;
     }
 
     private static bool Is(JsonElement span, string service, string kind) =>
